@@ -1,0 +1,5 @@
+"""Evaluators. Importing this package registers the built-in ones."""
+from raynas.evaluators.base import EVALUATORS, TEST_ACC, VALID_ACC, Evaluator, Result
+from raynas.evaluators import tabular  # noqa: F401  (registers "tabular")
+
+__all__ = ["EVALUATORS", "TEST_ACC", "VALID_ACC", "Evaluator", "Result"]

@@ -1,0 +1,81 @@
+"""The ``Evaluator`` interface: ``evaluate(archs) -> list[Result]`` (public) wraps ``_evaluate`` (hook).
+
+Contract:
+  * ``evaluate`` validates every arch against the space (``ValueError`` naming the arch), times the call,
+    and returns one ``Result`` per arch, in order.
+  * ``Result.metrics`` is what a strategy may see (validation accuracy, costs); ``Result.hidden`` is for
+    reporting only (test accuracy) and never reaches a strategy.
+  * ``Result.cost_s`` is the candidate's cost on the search clock: wall seconds, or simulated seconds
+    when ``simulated`` is true (tabular benchmarks).
+  * Evaluators are picklable: the Tune backend ships them to workers with ``tune.with_parameters``.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+import time
+from typing import Any, Sequence
+
+from raynas.registry import Registry
+from raynas.space.base import Arch, SearchSpace
+
+EVALUATORS: Registry["Evaluator"] = Registry("evaluator")
+
+VALID_ACC = "valid_acc"
+TEST_ACC = "test_acc"
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """One evaluation: visible ``metrics``, report-only ``hidden`` metrics, and its clock cost."""
+
+    metrics: dict[str, float]
+    cost_s: float
+    hidden: dict[str, float] = dataclasses.field(default_factory=dict)
+    evaluator: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Result":
+        return cls(**d)
+
+
+class Evaluator(abc.ABC):
+    """Scores architectures of one space. Subclasses implement ``_evaluate`` and declare ``Config``."""
+
+    simulated: bool = False
+    version: str = "1"
+
+    @dataclasses.dataclass
+    class Config:
+        pass
+
+    def __init__(self, space: SearchSpace, config: Any = None) -> None:
+        self.space = space
+        self.config = config if config is not None else self.Config()
+
+    @property
+    def id(self) -> str:
+        return f"{getattr(self, 'registry_name', type(self).__name__)}@{self.version}"
+
+    def evaluate(self, archs: Sequence[Arch]) -> list[Result]:
+        for arch in archs:
+            if not self.space.contains(arch):
+                raise ValueError(f"{arch!r} is not an arch of space {self.space.name}")
+        start = time.perf_counter()
+        results = self._evaluate(list(archs))
+        if len(results) != len(archs):
+            raise RuntimeError(f"{self.id} returned {len(results)} results for {len(archs)} archs")
+        if not self.simulated:
+            per = (time.perf_counter() - start) / max(1, len(archs))
+            results = [dataclasses.replace(r, cost_s=r.cost_s or per) for r in results]
+        return [dataclasses.replace(r, evaluator=self.id) for r in results]
+
+    @abc.abstractmethod
+    def _evaluate(self, archs: list[Arch]) -> list[Result]: ...
+
+    def reference(self) -> dict[str, float]:
+        """Known reference figures (e.g. the benchmark's optimum test accuracy); empty if none."""
+        return {}

@@ -1,0 +1,138 @@
+"""The recipe schema: typed dataclasses a YAML recipe loads into (see ``recipes/*.yaml`` for examples).
+
+``space``, ``evaluator`` and ``strategy`` are components: ``name`` picks a registered implementation and
+the remaining keys are validated against that implementation's own ``Config`` dataclass.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Literal
+
+from raynas.errors import RecipeError
+from raynas.recipes.typed import bounded, from_dict, to_dict
+from raynas.registry import Registry
+
+TUNE, SIMULATE = "tune", "simulate"
+
+
+def component_registry(section: str) -> Registry:
+    """The registry for a component section (imported lazily: the schema is imported by them)."""
+    from raynas.evaluators import EVALUATORS
+    from raynas.space import SPACES
+    from raynas.strategies import STRATEGIES
+
+    return {"space": SPACES, "evaluator": EVALUATORS, "strategy": STRATEGIES}[section]
+
+
+@dataclasses.dataclass
+class Component:
+    """A registered component chosen by ``name`` with its typed ``config``."""
+
+    name: str
+    config: Any
+    section: ClassVar[str] = ""
+
+    @classmethod
+    def parse(cls, value: Any, path: str) -> "Component":
+        registry = component_registry(cls.section)
+        if isinstance(value, str):
+            value = {"name": value}
+        if not isinstance(value, dict):
+            raise RecipeError(path, f"must be a mapping with a 'name', got {value!r}")
+        if "name" not in value:
+            raise RecipeError(f"{path}.name", f"is required; known: {', '.join(registry.names())}")
+        name = value["name"]
+        if not isinstance(name, str) or name not in registry:
+            raise RecipeError(f"{path}.name", f"unknown {registry.kind} {name!r}; "
+                              f"known: {', '.join(registry.names())}")
+        params = {k: v for k, v in value.items() if k != "name"}
+        return cls(name, from_dict(registry.get(name).Config, params, path))
+
+    @property
+    def impl(self) -> type:
+        return component_registry(self.section).get(self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **to_dict(self.config)}
+
+
+class SpaceSpec(Component):
+    section = "space"
+
+
+class EvaluatorSpec(Component):
+    section = "evaluator"
+
+
+class StrategySpec(Component):
+    section = "strategy"
+
+
+@dataclasses.dataclass
+class BudgetSpec:
+    """When the search stops: whichever limit is reached first (at least one is required)."""
+
+    sim_seconds: float | None = bounded(None, gt=0)  # on the search clock (simulated for tabular)
+    max_candidates: int | None = bounded(None, gt=0)
+
+    def validate(self, path: str) -> None:
+        if self.sim_seconds is None and self.max_candidates is None:
+            raise RecipeError(path, "set sim_seconds or max_candidates (or both)")
+
+
+@dataclasses.dataclass
+class BackendSpec:
+    """How trials run: ``tune`` (Ray Tune Tuner) or ``simulate`` (in-process, virtual workers)."""
+
+    name: Literal["tune", "simulate"] = TUNE
+    workers: int = bounded(1, gt=0)
+    candidates_per_trial: int = bounded(1, gt=0)
+    cpus_per_worker: float = bounded(1.0, gt=0)
+    gpus_per_worker: float = bounded(0.0, ge=0)
+    storage_path: str | None = None
+
+
+@dataclasses.dataclass
+class RaySpec:
+    address: str | None = None  # None: start a local Ray; "auto" or "ray://…": join a cluster
+    num_cpus: int | None = bounded(None, gt=0)
+
+
+@dataclasses.dataclass
+class TrackingSpec:
+    tracking_uri: str | None = None  # default: sqlite:///<cwd>/mlflow.db
+    experiment: str | None = None  # default: the recipe's name
+    batch_size: int = bounded(200, gt=0)
+    flush_interval_s: float = bounded(5.0, gt=0)
+
+
+@dataclasses.dataclass
+class Recipe:
+    name: str
+    space: SpaceSpec
+    evaluator: EvaluatorSpec
+    strategy: StrategySpec
+    budget: BudgetSpec
+    seed: int = bounded(0, ge=0)
+    description: str = ""
+    backend: BackendSpec = dataclasses.field(default_factory=BackendSpec)
+    ray: RaySpec = dataclasses.field(default_factory=RaySpec)
+    tracking: TrackingSpec = dataclasses.field(default_factory=TrackingSpec)
+
+    def validate(self, path: str) -> None:
+        if not self.name.strip():
+            raise RecipeError("name", "must not be empty")
+        needs = getattr(self.evaluator.impl, "space_names", None)
+        if needs and self.space.name not in needs:
+            raise RecipeError("evaluator.name", f"{self.evaluator.name!r} works with space "
+                              f"{', '.join(needs)}, not {self.space.name!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = to_dict(self)
+        for section in ("space", "evaluator", "strategy"):
+            out[section] = getattr(self, section).to_dict()
+        return out
+
+
+def parse_recipe(data: Any) -> Recipe:
+    return from_dict(Recipe, data, "")

@@ -1,0 +1,81 @@
+"""Execution backends behind one Searcher API: ``simulate`` (in-process event loop on the search clock,
+in the manner of Syne Tune's simulator backend) and ``tune`` (a real Ray Tune ``Tuner``)."""
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from ray.tune.search import Searcher
+
+from raynas.evaluators.base import Evaluator
+from raynas.runtime.driver import CANDIDATES, SearchDriver
+
+
+def evaluate_candidates(evaluator: Evaluator, config: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate a trial's candidates; the one function both backends run per trial."""
+    space = evaluator.space
+    results = evaluator.evaluate([space.from_str(c["arch"]) for c in config[CANDIDATES]])
+    out: dict[str, Any] = {CANDIDATES: [r.to_dict() for r in results]}
+    for key in results[0].metrics:
+        out[key] = max(r.metrics[key] for r in results)  # a scalar Tune can show/sort by
+    return out
+
+
+def run_simulated(driver: SearchDriver, evaluator: Evaluator) -> None:
+    """Run the search in this process: virtual workers, completions delivered in clock order."""
+    events: list[tuple[float, int, str, dict]] = []
+    seq, finished = 0, False
+    while True:
+        while not finished and driver.workers.idle():
+            trial_id = f"sim_{seq:06d}"
+            config = driver.suggest(trial_id)
+            if config == Searcher.FINISHED:
+                finished = True
+            if not isinstance(config, dict):
+                break
+            result = evaluate_candidates(evaluator, config)
+            end = driver.workers.start_of(trial_id) + sum(c["cost_s"] for c in result[CANDIDATES])
+            heapq.heappush(events, (end, seq, trial_id, result))
+            seq += 1
+        if not events:
+            return
+        _, _, trial_id, result = heapq.heappop(events)
+        driver.on_trial_complete(trial_id, result)
+
+
+def _trainable(config: dict[str, Any], evaluator: Evaluator) -> None:
+    from ray import tune
+
+    tune.report(evaluate_candidates(evaluator, config))
+
+
+def _trial_name(trial: Any) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def run_tune(driver: SearchDriver, evaluator: Evaluator, *, name: str, workers: int,
+             cpus_per_worker: float, gpus_per_worker: float, storage_path: str | None) -> None:
+    """Run the search as a Ray Tune experiment: one trial per batch of candidates, actors reused."""
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # we log to MLflow ourselves
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # raynas draws its own progress line
+    from ray import tune
+
+    # Without Tune's JSON/CSV loggers its ResultGrid warns that it cannot read per-trial files; we
+    # never use the ResultGrid (results flow through the driver), so that warning is noise.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+
+    storage = Path(storage_path or Path.cwd() / ".raynas" / "tune").resolve()
+    trainable = tune.with_resources(tune.with_parameters(_trainable, evaluator=evaluator),
+                                    {"cpu": cpus_per_worker, "gpu": gpus_per_worker})
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=driver, num_samples=-1, max_concurrent_trials=workers,
+                                    reuse_actors=True, trial_name_creator=_trial_name,
+                                    trial_dirname_creator=_trial_name),
+        run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0,
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+    )
+    tuner.fit()

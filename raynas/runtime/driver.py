@@ -1,0 +1,153 @@
+"""``SearchDriver``: the Searcher Tune (or the simulator) talks to. It wraps a strategy and adds the
+search clock, the budget, candidate batching and event delivery to listeners.
+
+A trial config is ``{"candidates": [{"id", "arch", "parent", "variation", "generation"}, …]}`` with
+``candidates_per_trial`` entries (batching amortises per-trial overhead); the trial reports
+``{"candidates": [Result.to_dict(), …]}``. Each candidate is forwarded to the strategy as if it were a
+trial of its own, with only the visible metrics. A candidate that would finish after the simulated
+budget is dropped (the strategy is told it failed) and not recorded.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+from ray.tune.search import Searcher
+
+from raynas.evaluators.base import Result
+from raynas.runtime.clock import VirtualWorkers
+from raynas.runtime.records import CandidateRecord, SearchListener, SearchSummary
+from raynas.strategies.base import MAX, Strategy
+
+CANDIDATES = "candidates"
+
+
+class SearchDriver(Searcher):
+    def __init__(self, strategy: Strategy, *, sim_budget_s: float | None, max_candidates: int | None,
+                 workers: int = 1, candidates_per_trial: int = 1,
+                 listeners: Sequence[SearchListener] = (), reference: dict | None = None) -> None:
+        super().__init__(metric=strategy.metric, mode=strategy.mode)
+        self.strategy = strategy
+        self.space = strategy.space
+        self.sim_budget_s = sim_budget_s
+        self.max_candidates = max_candidates
+        self.candidates_per_trial = candidates_per_trial
+        self.workers = VirtualWorkers(workers)
+        self.listeners = list(listeners)
+        self.pending: dict[str, list[dict[str, Any]]] = {}
+        self.num_issued = 0
+        self.summary = SearchSummary(reference=dict(reference or {}))
+        self._t0 = time.perf_counter()
+
+    # --- budget ------------------------------------------------------------------------------
+    def exhausted(self) -> bool:
+        if self.max_candidates is not None and self.num_issued >= self.max_candidates:
+            return True
+        start = self.workers.next_start()
+        return self.sim_budget_s is not None and start is not None and start >= self.sim_budget_s
+
+    # --- Searcher API ------------------------------------------------------------------------
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self.exhausted():
+            return Searcher.FINISHED
+        if self.workers.acquire(trial_id) is None:
+            return None
+        n = self.candidates_per_trial
+        if self.max_candidates is not None:
+            n = min(n, self.max_candidates - self.num_issued)
+        cands = []
+        for i in range(n):
+            cid = f"{trial_id}/{i}"
+            cfg = self.strategy.suggest(cid)
+            if cfg is None or cfg == Searcher.FINISHED:
+                break
+            cands.append({"id": cid, **cfg})
+        if not cands:
+            self.workers.release(trial_id)
+            return None
+        self.num_issued += len(cands)
+        self.pending[trial_id] = cands
+        return {CANDIDATES: cands}
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        cands = self.pending.pop(trial_id, None)
+        if cands is None:
+            return
+        results = (result or {}).get(CANDIDATES)
+        if error or not results or len(results) != len(cands):
+            for c in cands:
+                self.strategy.on_trial_complete(c["id"], error=True)
+            self.summary.num_failed += len(cands)
+            self.workers.release(trial_id)
+            return
+        t = self.workers.start_of(trial_id)
+        worker = self.workers.busy[trial_id]
+        for cand, res_dict in zip(cands, results):
+            res = Result.from_dict(res_dict)
+            end = t + res.cost_s
+            if self.sim_budget_s is not None and end > self.sim_budget_s:
+                self.strategy.on_trial_complete(cand["id"], error=True)
+                self.summary.num_over_budget += 1
+            else:
+                self.strategy.on_trial_complete(cand["id"], dict(res.metrics))
+                self._record(trial_id, worker, cand, res, t, end)
+            t = end  # the worker spent the time either way
+        self.workers.release(trial_id, t)
+
+    # --- events ------------------------------------------------------------------------------
+    def _record(self, trial_id: str, worker: int, cand: dict, res: Result, start: float, end: float) -> None:
+        arch = self.space.from_str(cand["arch"])
+        rec = CandidateRecord(
+            index=self.summary.num_candidates, trial_id=trial_id, candidate_id=cand["id"],
+            arch=cand["arch"], canonical=self.space.canonical(arch), parent=cand.get("parent"),
+            variation=cand.get("variation"), generation=int(cand.get("generation", 0)),
+            metrics=dict(res.metrics), hidden=dict(res.hidden), cost_s=res.cost_s, sim_start_s=start,
+            sim_end_s=end, wall_s=time.perf_counter() - self._t0, worker=worker, evaluator=res.evaluator)
+        self.summary.num_candidates += 1
+        self.summary.sim_time_s = max(self.summary.sim_time_s, end)
+        if self._better(rec, self.summary.best):
+            self.summary.best = rec
+        for listener in self.listeners:
+            listener.on_candidate(rec)
+
+    def _better(self, rec: CandidateRecord, best: CandidateRecord | None) -> bool:
+        if best is None or self.metric not in rec.metrics:
+            return best is None and self.metric in rec.metrics
+        a, b = rec.metrics[self.metric], best.metrics[self.metric]
+        return a > b if self.mode == MAX else a < b
+
+    def start(self, info: dict[str, Any]) -> None:
+        self._t0 = time.perf_counter()
+        for listener in self.listeners:
+            listener.on_start(info)
+
+    def finish(self) -> SearchSummary:
+        self.summary.wall_time_s = time.perf_counter() - self._t0
+        for listener in self.listeners:
+            listener.on_end(self.summary)
+        return self.summary
+
+    # --- state -------------------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        return {"strategy": self.strategy.get_state(), "workers": self.workers, "pending": self.pending,
+                "num_issued": self.num_issued, "summary": self.summary}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.strategy.set_state(state["strategy"])
+        self.workers, self.pending = state["workers"], state["pending"]
+        self.num_issued, self.summary = state["num_issued"], state["summary"]
+
+    def save(self, checkpoint_path: str) -> None:
+        import pickle
+
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.get_state(), f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        import pickle
+
+        with open(checkpoint_path, "rb") as f:
+            self.set_state(pickle.load(f))

@@ -1,0 +1,68 @@
+"""What a search produces: one ``CandidateRecord`` per evaluated candidate, and a ``SearchSummary``."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+
+@dataclasses.dataclass(frozen=True)
+class CandidateRecord:
+    """One evaluated candidate with its metrics, clock times and lineage."""
+
+    index: int  # 0-based, in the order the search received results
+    trial_id: str
+    candidate_id: str
+    arch: str
+    canonical: str
+    parent: str | None
+    variation: str | None
+    generation: int
+    metrics: dict[str, float]  # visible to the strategy
+    hidden: dict[str, float]  # report-only (e.g. test accuracy)
+    cost_s: float
+    sim_start_s: float
+    sim_end_s: float
+    wall_s: float  # seconds since the search started, when the result arrived
+    worker: int
+    evaluator: str
+
+    def row(self) -> dict[str, Any]:
+        """A flat row for tables: metrics keep their names, hidden ones too (no collisions by contract)."""
+        base = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name not in ("metrics", "hidden")}
+        return {**base, **self.metrics, **self.hidden}
+
+
+@dataclasses.dataclass
+class SearchSummary:
+    num_candidates: int = 0
+    num_failed: int = 0
+    num_over_budget: int = 0
+    sim_time_s: float = 0.0
+    wall_time_s: float = 0.0
+    best: CandidateRecord | None = None
+    reference: dict[str, float] = dataclasses.field(default_factory=dict)
+    run_id: str | None = None
+    status: str = "FINISHED"  # MLflow run status: FINISHED, FAILED or KILLED
+
+    def metrics(self, metric: str) -> dict[str, float]:
+        out = {"num_candidates": float(self.num_candidates), "num_failed": float(self.num_failed),
+               "sim_time_s": self.sim_time_s, "wall_time_s": self.wall_time_s}
+        if self.best is not None:
+            out[f"best_{metric}"] = self.best.metrics[metric]
+            for key, value in self.best.hidden.items():
+                out[f"best_{key}"] = value
+            optimum = self.reference.get("optimum_test_acc")
+            if optimum is not None and "test_acc" in self.best.hidden:
+                out["regret_test_acc"] = optimum - self.best.hidden["test_acc"]
+        return out
+
+
+class SearchListener(Protocol):
+    """Receives a search's events (MLflow tracker, console progress, tests)."""
+
+    def on_start(self, info: dict[str, Any]) -> None: ...
+
+    def on_candidate(self, record: CandidateRecord) -> None: ...
+
+    def on_end(self, summary: SearchSummary) -> None: ...

@@ -1,0 +1,56 @@
+"""``build_search(recipe)``: turn a validated recipe into a runnable ``Search``."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+from raynas.evaluators.base import Evaluator
+from raynas.recipes.schema import SIMULATE, Recipe
+from raynas.runtime.backends import run_simulated, run_tune
+from raynas.runtime.driver import SearchDriver
+from raynas.runtime.ray_session import ensure_ray
+from raynas.runtime.records import SearchListener, SearchSummary
+from raynas.space.base import SearchSpace
+from raynas.strategies.base import Strategy
+
+
+@dataclasses.dataclass
+class Search:
+    recipe: Recipe
+    space: SearchSpace
+    evaluator: Evaluator
+    strategy: Strategy
+    driver: SearchDriver
+
+    def run(self, info: dict[str, Any] | None = None) -> SearchSummary:
+        """Run to the budget; listeners get ``on_end`` even when the run fails midway."""
+        r = self.recipe
+        self.driver.start({"recipe": r, **(info or {})})
+        try:
+            if r.backend.name == SIMULATE:
+                run_simulated(self.driver, self.evaluator)
+            else:
+                ensure_ray(r.ray.address, r.ray.num_cpus)
+                run_tune(self.driver, self.evaluator, name=r.name, workers=r.backend.workers,
+                         cpus_per_worker=r.backend.cpus_per_worker,
+                         gpus_per_worker=r.backend.gpus_per_worker, storage_path=r.backend.storage_path)
+        except KeyboardInterrupt:
+            self.driver.summary.status = "KILLED"
+            raise
+        except BaseException:
+            self.driver.summary.status = "FAILED"
+            raise
+        finally:
+            summary = self.driver.finish()
+        return summary
+
+
+def build_search(recipe: Recipe, listeners: Sequence[SearchListener] = ()) -> Search:
+    space = recipe.space.impl(recipe.space.config)
+    evaluator = recipe.evaluator.impl(space, recipe.evaluator.config)
+    strategy = recipe.strategy.impl(space, recipe.strategy.config, seed=recipe.seed)
+    driver = SearchDriver(strategy, sim_budget_s=recipe.budget.sim_seconds,
+                          max_candidates=recipe.budget.max_candidates, workers=recipe.backend.workers,
+                          candidates_per_trial=recipe.backend.candidates_per_trial,
+                          listeners=listeners, reference=evaluator.reference())
+    return Search(recipe, space, evaluator, strategy, driver)

@@ -1,0 +1,5 @@
+"""Search spaces (pure Python, no torch). Importing this package registers the built-in spaces."""
+from raynas.space.base import SPACES, Arch, SearchSpace, build_space
+from raynas.space import nb201  # noqa: F401  (registers "nb201")
+
+__all__ = ["SPACES", "Arch", "SearchSpace", "build_space"]

@@ -1,0 +1,83 @@
+"""The ``SearchSpace`` interface: pure Python (numpy only, never torch), deterministic given an RNG.
+
+An *arch* is an immutable, hashable value owned by its space (NB201 uses a tuple of op indices).
+Every space passes ``raynas.testing.space_contract``.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any, Hashable, Iterator
+
+import numpy as np
+
+from raynas.registry import Registry
+
+Arch = Hashable
+SPACES: Registry["SearchSpace"] = Registry("search space")
+
+
+class SearchSpace(abc.ABC):
+    """A set of architectures with sampling, variation operators, encodings and stable string ids.
+
+    Contract:
+      * ``sample``/``mutate``/``crossover`` draw randomness only from the ``rng`` passed in.
+      * ``mutate(a)`` returns an arch different from ``a``; results of all operators are ``contains``-valid.
+      * ``from_str(to_str(a)) == a`` and ``to_str`` is stable across processes and versions.
+      * ``canonical(a) == canonical(b)`` iff ``a`` and ``b`` compute the same function (a functional hash).
+      * ``encode(a)`` is a fixed-length float vector (length ``encoding_size``) for predictors.
+    """
+
+    name: str = "space"
+
+    @dataclasses.dataclass
+    class Config:
+        """Options of the space (none for fixed spaces such as NB201)."""
+
+    def __init__(self, config: Any = None) -> None:
+        self.config = config if config is not None else self.Config()
+
+    @abc.abstractmethod
+    def sample(self, rng: np.random.Generator) -> Arch: ...
+
+    @abc.abstractmethod
+    def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch: ...
+
+    @abc.abstractmethod
+    def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> Arch: ...
+
+    @abc.abstractmethod
+    def encode(self, arch: Arch) -> np.ndarray: ...
+
+    @property
+    @abc.abstractmethod
+    def encoding_size(self) -> int: ...
+
+    @abc.abstractmethod
+    def to_str(self, arch: Arch) -> str: ...
+
+    @abc.abstractmethod
+    def from_str(self, s: str) -> Arch:
+        """Parse ``s``; raise ``ValueError`` naming what is wrong when it is not an arch of this space."""
+
+    @abc.abstractmethod
+    def contains(self, arch: Arch) -> bool: ...
+
+    def canonical(self, arch: Arch) -> str:
+        """Functional hash; the default treats every arch as distinct (its string id)."""
+        return self.to_str(arch)
+
+    def size(self) -> int | None:
+        """Number of archs, or ``None`` when too large to matter."""
+        return None
+
+    def enumerate(self) -> Iterator[Arch]:
+        raise NotImplementedError(f"{self.name} is too large to enumerate")
+
+    def describe_mutation(self, parent: Arch, child: Arch) -> str:
+        """A short human-readable description of what changed from ``parent`` to ``child``."""
+        return f"{self.to_str(parent)} -> {self.to_str(child)}"
+
+
+def build_space(name: str, config: Any = None) -> SearchSpace:
+    return SPACES.get(name)(config)

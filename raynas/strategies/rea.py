@@ -1,0 +1,56 @@
+"""Regularized evolution (REA; Real et al., 2019, "Aging evolution").
+
+A population of the ``population_size`` most recent models is kept. While fewer than that many
+proposals were made, proposals are uniform samples. After that, each proposal mutates the best of
+``sample_size`` population members drawn uniformly without replacement (tournament selection); each
+completed child joins the population and the **oldest** member leaves (age-based removal, not
+worst-based). With concurrent workers, a proposal made while the population is still filling but all
+random seeds are already out uses the tournament over what has completed so far.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+from raynas.recipes.typed import bounded
+from raynas.strategies.base import STRATEGIES, Observation, Proposal, Strategy
+
+
+@STRATEGIES.register("rea")
+class RegularizedEvolution(Strategy):
+    """Aging evolution with tournament selection; lineage (parent, mutation) is in every proposal."""
+
+    @dataclasses.dataclass
+    class Config:
+        population_size: int = bounded(10, gt=0)
+        sample_size: int = bounded(3, gt=0)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.population: collections.deque[Observation] = collections.deque()
+        self.num_proposed = 0
+
+    def _propose(self) -> Proposal:
+        cfg = self.config
+        self.num_proposed += 1
+        if self.num_proposed <= cfg.population_size or not self.population:
+            return self.random_proposal()
+        k = min(cfg.sample_size, len(self.population))
+        picks = self.rng.choice(len(self.population), size=k, replace=False)
+        parent = max((self.population[int(i)] for i in picks), key=lambda o: o.score)
+        child = self.space.mutate(parent.proposal.arch, self.rng)
+        return Proposal(child, parent=parent.proposal.arch,
+                        variation=self.space.describe_mutation(parent.proposal.arch, child),
+                        generation=parent.proposal.generation + 1)
+
+    def _observe(self, obs: Observation) -> None:
+        self.population.append(obs)
+        while len(self.population) > self.config.population_size:
+            self.population.popleft()
+
+    def _state(self) -> dict:
+        return {"population": list(self.population), "num_proposed": self.num_proposed}
+
+    def _load_state(self, state: dict) -> None:
+        self.population = collections.deque(state["population"])
+        self.num_proposed = state["num_proposed"]
