@@ -47,6 +47,7 @@ class SearchSummary:
 
     def metrics(self, metric: str) -> dict[str, float]:
         out = {"num_candidates": float(self.num_candidates), "num_failed": float(self.num_failed),
+               "num_over_budget": float(self.num_over_budget),
                "sim_time_s": self.sim_time_s, "wall_time_s": self.wall_time_s}
         if self.best is not None:
             out[f"best_{metric}"] = self.best.metrics[metric]

@@ -1,0 +1,32 @@
+"""Helpers for runtime tests: build recipes from a base dict, collect candidate records."""
+from __future__ import annotations
+
+from raynas.recipes import apply_overrides, parse_recipe
+
+BASE = {
+    "name": "runtime-test", "seed": 0, "space": {"name": "nb201"},
+    "evaluator": {"name": "tabular", "dataset": "cifar10", "fidelity": 12},
+    "strategy": {"name": "rea", "population_size": 10, "sample_size": 3},
+    "budget": {"sim_seconds": 3000}, "backend": {"name": "simulate", "workers": 1},
+    "ray": {"num_cpus": 2},
+}
+
+
+def recipe(nb201_path, *overrides, **kw):
+    return parse_recipe(apply_overrides(BASE, [f"evaluator.data_path={nb201_path}", *overrides]))
+
+
+class Collector:
+    """A SearchListener that keeps everything it is told."""
+
+    def __init__(self):
+        self.records, self.started, self.summary = [], None, None
+
+    def on_start(self, info):
+        self.started = info
+
+    def on_candidate(self, record):
+        self.records.append(record)
+
+    def on_end(self, summary):
+        self.summary = summary
