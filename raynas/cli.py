@@ -1,4 +1,4 @@
-"""The ``raynas`` command line: ``run`` and ``validate`` (thin: all work lives in the packages).
+"""The ``raynas`` command line (thin: all work lives in the packages; commands in ``raynas/commands/``).
 
 Errors caused by input (recipe, flags, paths) print one line ``raynas: error: …`` and exit 2.
 """
@@ -10,79 +10,23 @@ from typing import Sequence
 
 from raynas.errors import RaynasError
 
-EXIT_USAGE = 2
-
-
-def _add_recipe_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("recipe", help="path to a YAML recipe (see recipes/)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a recipe field, e.g. --set strategy.population_size=20 (repeatable)")
-
 
 def make_parser() -> argparse.ArgumentParser:
+    from raynas.commands import COMMANDS
+
     parser = argparse.ArgumentParser(prog="raynas", description="Ray-based neural architecture search")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run a search described by a recipe")
-    _add_recipe_args(run)
-    run.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///./mlflow.db)")
-    run.add_argument("--quiet", action="store_true", help="no live progress line")
-    val = sub.add_parser("validate", help="check a recipe and print it resolved")
-    _add_recipe_args(val)
+    for name, (help_text, add_args, _) in COMMANDS.items():
+        add_args(sub.add_parser(name, help=help_text, description=help_text))
     return parser
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    from raynas.recipes import dump_recipe, load_recipe
-
-    recipe = load_recipe(args.recipe, args.overrides)
-    print(f"# {args.recipe}: valid")
-    print(dump_recipe(recipe), end="")
-    return 0
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from raynas.recipes import load_recipe
-    from raynas.runtime import build_search
-    from raynas.tracking import ConsoleProgress, MlflowTracker
-
-    recipe = load_recipe(args.recipe, args.overrides)
-    t = recipe.tracking
-    tracker = MlflowTracker(args.tracking_uri or t.tracking_uri, t.experiment, t.batch_size,
-                            t.flush_interval_s)
-    listeners: list = [tracker]
-    if not args.quiet:
-        listeners.append(ConsoleProgress(budget_s=recipe.budget.sim_seconds,
-                                         max_candidates=recipe.budget.max_candidates))
-    search = build_search(recipe, listeners)
-    summary = search.run()
-    _print_result(summary, tracker)
-    return 0
-
-
-def _print_result(summary, tracker) -> None:
-    best = summary.best
-    print(f"\nSearch finished: {summary.num_candidates} candidates, clock {summary.sim_time_s:,.0f} s, "
-          f"wall {summary.wall_time_s:.1f} s")
-    if best is not None:
-        print(f"Best arch: {best.arch}")
-        shown = {**best.metrics, **best.hidden}
-        print("  " + ", ".join(f"{k}={v:g}" for k, v in shown.items()))
-        regret = summary.metrics("valid_acc").get("regret_test_acc")
-        if regret is not None:
-            print(f"  regret to the benchmark's best test accuracy: {regret:.2f}")
-    print(f"MLflow run {tracker.run_id} in experiment {tracker.experiment_id} at {tracker.tracking_uri}")
-    if tracker.tracking_uri.startswith("sqlite:"):
-        print(f"Open the UI:  mlflow ui --backend-store-uri {tracker.tracking_uri}  "
-              f"then http://127.0.0.1:5000/#/experiments/{tracker.experiment_id}/runs/{tracker.run_id}")
-
-
-COMMANDS = {"run": cmd_run, "validate": cmd_validate}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    from raynas.commands import COMMANDS
+
     args = make_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        return COMMANDS[args.command][2](args)
     except RaynasError as err:
         print(f"raynas: error: {err}", file=sys.stderr)
         return err.exit_code

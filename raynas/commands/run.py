@@ -1,0 +1,71 @@
+"""``raynas run`` and ``raynas validate``."""
+from __future__ import annotations
+
+import argparse
+
+from raynas.commands.registry import command
+
+
+def add_recipe_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("recipe", help="path to a YAML recipe (see recipes/)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe field, e.g. --set strategy.population_size=20 (repeatable)")
+
+
+def _validate_args(p: argparse.ArgumentParser) -> None:
+    add_recipe_args(p)
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    add_recipe_args(p)
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///./mlflow.db)")
+    p.add_argument("--quiet", action="store_true", help="no live progress line")
+
+
+@command("validate", "check a recipe and print it resolved", _validate_args)
+def cmd_validate(args: argparse.Namespace) -> int:
+    from raynas.recipes import dump_recipe, load_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    print(f"# {args.recipe}: valid")
+    print(dump_recipe(recipe), end="")
+    return 0
+
+
+@command("run", "run a search described by a recipe", _run_args)
+def cmd_run(args: argparse.Namespace) -> int:
+    from raynas.recipes import load_recipe
+    from raynas.runtime import build_search
+    from raynas.tracking import ConsoleProgress, MlflowTracker
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    t = recipe.tracking
+    tracker = MlflowTracker(args.tracking_uri or t.tracking_uri, t.experiment, t.batch_size,
+                            t.flush_interval_s)
+    listeners: list = [tracker]
+    if not args.quiet:
+        listeners.append(ConsoleProgress(budget_s=recipe.budget.sim_seconds,
+                                         max_candidates=recipe.budget.max_candidates))
+    search = build_search(recipe, listeners)
+    summary = search.run()
+    _print_result(summary, tracker)
+    return 0
+
+
+def _print_result(summary, tracker) -> None:
+    best = summary.best
+    print(f"\nSearch finished: {summary.num_candidates} candidates, clock {summary.sim_time_s:,.0f} s, "
+          f"wall {summary.wall_time_s:.1f} s")
+    if best is not None:
+        print(f"Best arch: {best.arch}")
+        shown = {**best.metrics, **best.hidden}
+        print("  " + ", ".join(f"{k}={v:g}" for k, v in shown.items()))
+        regret = summary.metrics("valid_acc").get("regret_test_acc")
+        if regret is not None:
+            print(f"  regret to the benchmark's best test accuracy: {regret:.2f}")
+    print(f"MLflow run {tracker.run_id} in experiment {tracker.experiment_id} at {tracker.tracking_uri}")
+    if tracker.tracking_uri.startswith("sqlite:"):
+        print(f"Open the UI:  mlflow ui --backend-store-uri {tracker.tracking_uri}  "
+              f"then http://127.0.0.1:5000/#/experiments/{tracker.experiment_id}/runs/{tracker.run_id}")
+
+
