@@ -5,6 +5,8 @@ Contract:
     and returns one ``Result`` per arch, in order.
   * ``Result.metrics`` is what a strategy may see (validation accuracy, costs); ``Result.hidden`` is for
     reporting only (test accuracy) and never reaches a strategy.
+  * ``Result.tags`` carries string facts about how the result was produced (e.g. the supernet
+    weights version), recorded as lineage.
   * ``Result.cost_s`` is the candidate's cost on the search clock: wall seconds, or simulated seconds
     when ``simulated`` is true (tabular benchmarks).
   * Evaluators are picklable: the Tune backend ships them to workers with ``tune.with_parameters``.
@@ -33,6 +35,7 @@ class Result:
     cost_s: float
     hidden: dict[str, float] = dataclasses.field(default_factory=dict)
     evaluator: str = ""
+    tags: dict[str, str] = dataclasses.field(default_factory=dict)  # e.g. {"weights_version": "…"}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -105,7 +105,8 @@ class SearchDriver(Searcher):
             arch=cand["arch"], canonical=self.space.canonical(arch), parent=cand.get("parent"),
             variation=cand.get("variation"), generation=int(cand.get("generation", 0)),
             metrics=dict(res.metrics), hidden=dict(res.hidden), cost_s=res.cost_s, sim_start_s=start,
-            sim_end_s=end, wall_s=time.perf_counter() - self._t0, worker=worker, evaluator=res.evaluator)
+            sim_end_s=end, wall_s=time.perf_counter() - self._t0, worker=worker, evaluator=res.evaluator,
+            tags=dict(res.tags))
         self.summary.num_candidates += 1
         self.summary.sim_time_s = max(self.summary.sim_time_s, end)
         if self._better(rec, self.summary.best):

@@ -25,12 +25,13 @@ class CandidateRecord:
     wall_s: float  # seconds since the search started, when the result arrived
     worker: int
     evaluator: str
+    tags: dict[str, str] = dataclasses.field(default_factory=dict)  # from Result.tags
 
     def row(self) -> dict[str, Any]:
         """A flat row for tables: metrics keep their names, hidden ones too (no collisions by contract)."""
         base = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name not in ("metrics", "hidden")}
-        return {**base, **self.metrics, **self.hidden}
+                if f.name not in ("metrics", "hidden", "tags")}
+        return {**base, **self.tags, **self.metrics, **self.hidden}
 
 
 @dataclasses.dataclass
