@@ -127,6 +127,7 @@ class SearchDriver(Searcher):
 
     def finish(self) -> SearchSummary:
         self.summary.wall_time_s = time.perf_counter() - self._t0
+        self.summary.strategy_metrics = self.strategy.report()
         for listener in self.listeners:
             listener.on_end(self.summary)
         return self.summary

@@ -45,11 +45,12 @@ class SearchSummary:
     reference: dict[str, float] = dataclasses.field(default_factory=dict)
     run_id: str | None = None
     status: str = "FINISHED"  # MLflow run status: FINISHED, FAILED or KILLED
+    strategy_metrics: dict[str, float] = dataclasses.field(default_factory=dict)  # Strategy.report()
 
     def metrics(self, metric: str) -> dict[str, float]:
         out = {"num_candidates": float(self.num_candidates), "num_failed": float(self.num_failed),
                "num_over_budget": float(self.num_over_budget),
-               "sim_time_s": self.sim_time_s, "wall_time_s": self.wall_time_s}
+               "sim_time_s": self.sim_time_s, "wall_time_s": self.wall_time_s, **self.strategy_metrics}
         if self.best is not None:
             out[f"best_{metric}"] = self.best.metrics[metric]
             for key, value in self.best.hidden.items():

@@ -6,7 +6,10 @@ Contract (checked by ``raynas.testing.strategy_contract``):
     "variation": str|None, "generation": int}`` (a ``Proposal``), never an arch outside the space;
   * ``on_trial_complete`` sees only the metrics the evaluator marks visible;
   * ``save``/``restore`` capture everything (RNG, history, pending trials), so a restored strategy
-    continues exactly as the original would.
+    continues exactly as the original would;
+  * with ``dedup`` on (a ``Config`` field, see ``DEDUP_MODES``) no two proposals share a dedup key —
+    the arch itself (``"arch"``) or its functional hash ``space.canonical`` (``"function"``) — as long as
+    ``unseen`` finds a new one within its bounded retries; the number skipped is in ``report()``.
 Subclasses implement ``_propose()`` and may override ``_observe``/``_state``/``_load_state``.
 """
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import pickle
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from ray.tune.search import Searcher
@@ -25,6 +28,9 @@ from raynas.space.base import Arch, SearchSpace
 
 STRATEGIES: Registry["Strategy"] = Registry("strategy")
 MAX, MIN = "max", "min"
+DEDUP_OFF, DEDUP_ARCH, DEDUP_FUNCTION = "off", "arch", "function"
+DEDUP_MODES = (DEDUP_OFF, DEDUP_ARCH, DEDUP_FUNCTION)
+DEFAULT_MAX_RETRIES = 50
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,12 +66,16 @@ class Strategy(Searcher, abc.ABC):
         self.rng = np.random.default_rng(seed)
         self.pending: dict[str, Proposal] = {}
         self.history: list[Observation] = []
+        self.seen: set[Any] = set()  # dedup keys of all proposals (only filled when dedup is on)
+        self.num_duplicates_skipped = 0
 
     # --- Tune Searcher API -------------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         proposal = self._propose()
         if proposal is None:
             return None
+        if self.dedup != DEDUP_OFF:
+            self.seen.add(self.dedup_key(proposal.arch))
         self.pending[trial_id] = proposal
         return self.to_config(proposal)
 
@@ -90,13 +100,16 @@ class Strategy(Searcher, abc.ABC):
     # --- state -------------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
         return {"rng": self.rng.bit_generator.state, "pending": dict(self.pending),
-                "history": list(self.history), "seed": self.seed, "strategy": self._state()}
+                "history": list(self.history), "seed": self.seed, "seen": set(self.seen),
+                "num_duplicates_skipped": self.num_duplicates_skipped, "strategy": self._state()}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["rng"]
         self.pending = dict(state["pending"])
         self.history = list(state["history"])
         self.seed = state["seed"]
+        self.seen = set(state["seen"])
+        self.num_duplicates_skipped = state["num_duplicates_skipped"]
         self._load_state(state["strategy"])
 
     def _state(self) -> Any:
@@ -120,6 +133,30 @@ class Strategy(Searcher, abc.ABC):
 
     def random_proposal(self) -> Proposal:
         return Proposal(self.space.sample(self.rng), variation="random")
+
+    @property
+    def dedup(self) -> str:
+        return getattr(self.config, "dedup", DEDUP_OFF)
+
+    def dedup_key(self, arch: Arch) -> Any:
+        return self.space.canonical(arch) if self.dedup == DEDUP_FUNCTION else arch
+
+    def unseen(self, make: Callable[[], Proposal]) -> Proposal:
+        """Call ``make()`` until its arch's dedup key is new (at most ``max_retries`` extra calls);
+        with dedup off, exactly one call. Counts the duplicates it skipped."""
+        proposal = make()
+        if self.dedup == DEDUP_OFF:
+            return proposal
+        for _ in range(getattr(self.config, "max_retries", DEFAULT_MAX_RETRIES)):
+            if self.dedup_key(proposal.arch) not in self.seen:
+                break
+            self.num_duplicates_skipped += 1
+            proposal = make()
+        return proposal
+
+    def report(self) -> dict[str, float]:
+        """Strategy-specific summary metrics logged at the end of a search (e.g. hypervolume)."""
+        return {"duplicates_skipped": float(self.num_duplicates_skipped)} if self.dedup != DEDUP_OFF else {}
 
     def best(self) -> Observation | None:
         return max(self.history, key=lambda o: o.score, default=None)

@@ -1,12 +1,22 @@
 """Random search: every proposal is a uniform sample of the space (the baseline every NAS method must beat)."""
 from __future__ import annotations
 
-from raynas.strategies.base import STRATEGIES, Proposal, Strategy
+import dataclasses
+from typing import Literal
+
+from raynas.recipes.typed import bounded
+from raynas.strategies.base import DEDUP_OFF, STRATEGIES, Proposal, Strategy
 
 
 @STRATEGIES.register("random")
 class RandomSearch(Strategy):
-    """Uniform sampling with the strategy's own seeded RNG."""
+    """Uniform sampling with the strategy's own seeded RNG; ``dedup`` makes it sample without
+    replacement (by arch or by function)."""
+
+    @dataclasses.dataclass
+    class Config:
+        dedup: Literal["off", "arch", "function"] = DEDUP_OFF
+        max_retries: int = bounded(50, ge=0)
 
     def _propose(self) -> Proposal:
-        return self.random_proposal()
+        return self.unseen(self.random_proposal)

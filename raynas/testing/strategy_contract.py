@@ -1,13 +1,19 @@
 """The strategy contract suite: every ``Strategy`` (a Ray Tune ``Searcher``) passes it.
 
-Subclasses provide ``strategy_factory`` (``seed -> Strategy``) and ``evaluator`` fixtures. The suite
+Subclasses provide ``strategy_factory`` (``(seed, **config_overrides) -> Strategy``) and ``evaluator``
+fixtures. The suite
 drives the Searcher API directly (``suggest``/``on_trial_complete``), as Tune and the simulator do.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from raynas.evaluators.base import Evaluator
+from raynas.runtime.backends import run_simulated
+from raynas.runtime.driver import SearchDriver
+from raynas.strategies.base import DEDUP_FUNCTION
 
 STEPS = 60
 
@@ -77,3 +83,30 @@ class StrategyContract:
             strategy.suggest(f"f{i}")
             strategy.on_trial_complete(f"f{i}", error=True)
         assert strategy.suggest("after") is not None
+
+    def test_never_reevaluates_an_equivalent_arch_with_dedup(self, strategy_factory, evaluator):
+        probe = strategy_factory(0)
+        if not hasattr(probe.config, "dedup"):
+            pytest.skip(f"{type(probe).__name__} has no dedup option")
+        strategy = strategy_factory(0, dedup=DEDUP_FUNCTION)
+        configs = drive(strategy, evaluator, 120, concurrent=2)
+        keys = [evaluator.space.canonical(evaluator.space.from_str(c["arch"])) for c in configs]
+        assert len(set(keys)) == len(keys)
+
+    @pytest.mark.parametrize("workers", [1, 3])
+    def test_respects_the_budget(self, strategy_factory, evaluator, workers):
+        for budget in ({"sim_budget_s": 2500.0, "max_candidates": None},
+                       {"sim_budget_s": None, "max_candidates": 25}):
+            driver = SearchDriver(strategy_factory(0), workers=workers, **budget)
+            run_simulated(driver, evaluator)
+            s = driver.summary
+            assert s.num_candidates > 0
+            if budget["max_candidates"]:
+                assert s.num_candidates == budget["max_candidates"]
+            if budget["sim_budget_s"] and evaluator.simulated:
+                assert s.sim_time_s <= budget["sim_budget_s"]
+
+
+def with_overrides(config, **overrides):
+    """A copy of a strategy ``Config`` with some fields replaced (for ``strategy_factory``)."""
+    return dataclasses.replace(config, **overrides)

@@ -6,19 +6,23 @@ import pytest
 from raynas.evaluators.tabular import TabularNB201
 from raynas.space.nb201 import NB201Space
 from raynas.strategies import STRATEGIES, build_strategy
-from raynas.testing.strategy_contract import StrategyContract
+from raynas.testing.strategy_contract import StrategyContract, with_overrides
 
 
 @pytest.fixture(scope="module")
 def nb201_evaluator(nb201_path):
-    return TabularNB201(NB201Space(), TabularNB201.Config(data_path=nb201_path))
+    return TabularNB201(NB201Space(), TabularNB201.Config(data_path=nb201_path, latency_device="pixel3"))
 
 
 @pytest.mark.parametrize("name", STRATEGIES.names())
 class TestStrategyContract(StrategyContract):
     @pytest.fixture
     def strategy_factory(self, name):
-        return lambda seed: build_strategy(name, NB201Space(), seed=seed)
+        def factory(seed, **overrides):
+            config = with_overrides(STRATEGIES.get(name).Config(), **overrides)
+            return build_strategy(name, NB201Space(), config, seed=seed)
+
+        return factory
 
     @pytest.fixture
     def evaluator(self, nb201_evaluator):

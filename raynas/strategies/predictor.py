@@ -1,0 +1,105 @@
+"""Predictor-guided evolution (in the spirit of FBNetV3 / GBDT-NAS): a gradient-boosted-tree surrogate
+trained online on the space's encodings screens many mutations, and only the most promising one per
+proposal is sent to the evaluator.
+
+Each proposal after the ``init_samples`` random ones: draw ``screen`` children, each a mutation of an
+REA tournament winner (``sample_size`` of the ``population_size`` most recent results; aging removal),
+predict their score with the surrogate, and propose the best unseen one. The surrogate
+(scikit-learn ``GradientBoostingRegressor``, seeded) is refit every ``refit_every`` new results.
+``report()`` gives the surrogate's Spearman ρ on the results it had not seen when it predicted them.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Any, Literal
+
+import numpy as np
+
+from raynas.recipes.typed import bounded
+from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, Observation, Proposal, Strategy
+
+
+@STRATEGIES.register("predictor_evolution")
+class PredictorEvolution(Strategy):
+    """REA whose children are pre-screened by an online GBDT surrogate."""
+
+    @dataclasses.dataclass
+    class Config:
+        population_size: int = bounded(20, gt=0)
+        sample_size: int = bounded(5, gt=0)
+        init_samples: int = bounded(20, gt=1)
+        screen: int = bounded(100, gt=0)  # mutations scored by the surrogate per proposal
+        refit_every: int = bounded(1, gt=0)
+        n_estimators: int = bounded(100, gt=0)
+        max_depth: int = bounded(3, gt=0)
+        dedup: Literal["off", "arch", "function"] = DEDUP_FUNCTION
+        max_retries: int = bounded(50, ge=0)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.population: collections.deque[Observation] = collections.deque()
+        self.num_proposed = 0
+        self.model: Any = None
+        self.fitted_on = 0
+        self.predicted: dict[Any, float] = {}  # arch -> prediction made before it was evaluated
+        self.pairs: list[tuple[float, float]] = []  # (prediction, actual) for report()
+
+    def _fit(self) -> None:
+        from sklearn.ensemble import GradientBoostingRegressor
+
+        x = np.stack([self.space.encode(o.proposal.arch) for o in self.history])
+        y = np.array([o.score for o in self.history])
+        self.model = GradientBoostingRegressor(n_estimators=self.config.n_estimators,
+                                               max_depth=self.config.max_depth, random_state=0).fit(x, y)
+        self.fitted_on = len(self.history)
+
+    def _tournament_child(self) -> Proposal:
+        pop = self.population
+        picks = self.rng.choice(len(pop), size=min(self.config.sample_size, len(pop)), replace=False)
+        parent = max((pop[int(i)] for i in picks), key=lambda o: o.score).proposal
+        child = self.space.mutate(parent.arch, self.rng)
+        return Proposal(child, parent=parent.arch, variation=self.space.describe_mutation(parent.arch, child),
+                        generation=parent.generation + 1)
+
+    def _propose(self) -> Proposal:
+        cfg = self.config
+        self.num_proposed += 1
+        if self.num_proposed <= cfg.init_samples or len(self.history) < 2:
+            return self.unseen(self.random_proposal)
+        if self.model is None or len(self.history) - self.fitted_on >= cfg.refit_every:
+            self._fit()
+        pool = [self._tournament_child() for _ in range(cfg.screen)]
+        fresh = [p for p in pool if self.dedup_key(p.arch) not in self.seen]
+        self.num_duplicates_skipped += len(pool) - len(fresh)
+        fresh = fresh or pool
+        preds = self.model.predict(np.stack([self.space.encode(p.arch) for p in fresh]))
+        best = int(np.argmax(preds))
+        self.predicted[fresh[best].arch] = float(preds[best])
+        return fresh[best]
+
+    def _observe(self, obs: Observation) -> None:
+        self.population.append(obs)
+        while len(self.population) > self.config.population_size:
+            self.population.popleft()
+        pred = self.predicted.pop(obs.proposal.arch, None)
+        if pred is not None:
+            self.pairs.append((pred, obs.score))
+
+    def report(self) -> dict[str, float]:
+        out = super().report()
+        if len(self.pairs) >= 3:
+            from scipy.stats import spearmanr
+
+            pred, actual = zip(*self.pairs)
+            out["surrogate_spearman"] = float(spearmanr(pred, actual).statistic)
+        return out
+
+    def _state(self) -> dict:
+        return {"population": list(self.population), "num_proposed": self.num_proposed, "model": self.model,
+                "fitted_on": self.fitted_on, "predicted": dict(self.predicted), "pairs": list(self.pairs)}
+
+    def _load_state(self, state: dict) -> None:
+        self.population = collections.deque(state["population"])
+        self.num_proposed, self.model, self.fitted_on = state["num_proposed"], state["model"], state["fitted_on"]
+        self.predicted, self.pairs = dict(state["predicted"]), list(state["pairs"])
