@@ -1,5 +1,5 @@
 """Evaluators. Importing this package registers the built-in ones."""
 from raynas.evaluators.base import EVALUATORS, TEST_ACC, VALID_ACC, Evaluator, Result
-from raynas.evaluators import tabular  # noqa: F401  (registers "tabular")
+from raynas.evaluators import cost, tabular  # noqa: F401  (registers "cost", "tabular")
 
 __all__ = ["EVALUATORS", "TEST_ACC", "VALID_ACC", "Evaluator", "Result"]

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Literal
 from raynas.errors import RecipeError
 from raynas.recipes.typed import bounded, from_dict, to_dict
 from raynas.registry import Registry
+from raynas.strategies.constraints import Constraint
 
 TUNE, SIMULATE = "tune", "simulate"
 
@@ -115,6 +116,7 @@ class Recipe:
     budget: BudgetSpec
     seed: int = bounded(0, ge=0)
     description: str = ""
+    constraints: list[Constraint] = dataclasses.field(default_factory=list)
     backend: BackendSpec = dataclasses.field(default_factory=BackendSpec)
     ray: RaySpec = dataclasses.field(default_factory=RaySpec)
     tracking: TrackingSpec = dataclasses.field(default_factory=TrackingSpec)

@@ -18,6 +18,7 @@ from raynas.evaluators.base import Result
 from raynas.runtime.clock import VirtualWorkers
 from raynas.runtime.records import CandidateRecord, SearchListener, SearchSummary
 from raynas.strategies.base import MAX, Strategy
+from raynas.strategies.constraints import Constraint, satisfied
 
 CANDIDATES = "candidates"
 
@@ -25,7 +26,8 @@ CANDIDATES = "candidates"
 class SearchDriver(Searcher):
     def __init__(self, strategy: Strategy, *, sim_budget_s: float | None, max_candidates: int | None,
                  workers: int = 1, candidates_per_trial: int = 1,
-                 listeners: Sequence[SearchListener] = (), reference: dict | None = None) -> None:
+                 listeners: Sequence[SearchListener] = (), reference: dict | None = None,
+                 constraints: Sequence[Constraint] = ()) -> None:
         super().__init__(metric=strategy.metric, mode=strategy.mode)
         self.strategy = strategy
         self.space = strategy.space
@@ -34,6 +36,7 @@ class SearchDriver(Searcher):
         self.candidates_per_trial = candidates_per_trial
         self.workers = VirtualWorkers(workers)
         self.listeners = list(listeners)
+        self.constraints = list(constraints)
         self.pending: dict[str, list[dict[str, Any]]] = {}
         self.num_issued = 0
         self.summary = SearchSummary(reference=dict(reference or {}))
@@ -106,7 +109,7 @@ class SearchDriver(Searcher):
             variation=cand.get("variation"), generation=int(cand.get("generation", 0)),
             metrics=dict(res.metrics), hidden=dict(res.hidden), cost_s=res.cost_s, sim_start_s=start,
             sim_end_s=end, wall_s=time.perf_counter() - self._t0, worker=worker, evaluator=res.evaluator,
-            tags=dict(res.tags))
+            tags=dict(res.tags), feasible=satisfied(self.constraints, res.metrics))
         self.summary.num_candidates += 1
         self.summary.sim_time_s = max(self.summary.sim_time_s, end)
         if self._better(rec, self.summary.best):
@@ -115,6 +118,9 @@ class SearchDriver(Searcher):
             listener.on_candidate(rec)
 
     def _better(self, rec: CandidateRecord, best: CandidateRecord | None) -> bool:
+        """Better on the strategy's metric; only feasible candidates can be the best."""
+        if not rec.feasible:
+            return False
         if best is None or self.metric not in rec.metrics:
             return best is None and self.metric in rec.metrics
         a, b = rec.metrics[self.metric], best.metrics[self.metric]

@@ -26,6 +26,7 @@ class CandidateRecord:
     worker: int
     evaluator: str
     tags: dict[str, str] = dataclasses.field(default_factory=dict)  # from Result.tags
+    feasible: bool = True  # meets the recipe's constraints (measured metrics)
 
     def row(self) -> dict[str, Any]:
         """A flat row for tables: metrics keep their names, hidden ones too (no collisions by contract)."""

@@ -5,6 +5,7 @@ import dataclasses
 from typing import Any, Sequence
 
 from raynas.evaluators.base import Evaluator
+from raynas.evaluators.cost import CostEvaluator
 from raynas.recipes.schema import SIMULATE, Recipe
 from raynas.runtime.backends import run_simulated, run_tune
 from raynas.runtime.driver import SearchDriver
@@ -12,6 +13,7 @@ from raynas.runtime.ray_session import ensure_ray
 from raynas.runtime.records import SearchListener, SearchSummary
 from raynas.space.base import SearchSpace
 from raynas.strategies.base import Strategy
+from raynas.strategies.constraints import feasibility
 
 
 @dataclasses.dataclass
@@ -45,12 +47,23 @@ class Search:
         return summary
 
 
+def cost_model(space: SearchSpace, recipe: Recipe) -> CostEvaluator:
+    """The cost evaluator matching the recipe's evaluator (same dataset, latency device, data path)."""
+    ev = recipe.evaluator.config
+    fields = {f.name for f in dataclasses.fields(CostEvaluator.Config)}
+    shared = {k: getattr(ev, k) for k in fields if hasattr(ev, k)}
+    return CostEvaluator(space, CostEvaluator.Config(**shared))
+
+
 def build_search(recipe: Recipe, listeners: Sequence[SearchListener] = ()) -> Search:
     space = recipe.space.impl(recipe.space.config)
     evaluator = recipe.evaluator.impl(space, recipe.evaluator.config)
     strategy = recipe.strategy.impl(space, recipe.strategy.config, seed=recipe.seed)
+    if recipe.constraints:
+        strategy.feasible = feasibility(recipe.constraints, cost_model(space, recipe).costs)
     driver = SearchDriver(strategy, sim_budget_s=recipe.budget.sim_seconds,
                           max_candidates=recipe.budget.max_candidates, workers=recipe.backend.workers,
                           candidates_per_trial=recipe.backend.candidates_per_trial,
-                          listeners=listeners, reference=evaluator.reference())
+                          listeners=listeners, reference=evaluator.reference(),
+                          constraints=recipe.constraints)
     return Search(recipe, space, evaluator, strategy, driver)

@@ -68,6 +68,9 @@ class Strategy(Searcher, abc.ABC):
         self.history: list[Observation] = []
         self.seen: set[Any] = set()  # dedup keys of all proposals (only filled when dedup is on)
         self.num_duplicates_skipped = 0
+        self.num_infeasible_skipped = 0
+        # arch -> bool from a cost model (recipe constraints); set by build_search, not saved
+        self.feasible: Callable[[Arch], bool] | None = None
 
     # --- Tune Searcher API -------------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
@@ -101,7 +104,8 @@ class Strategy(Searcher, abc.ABC):
     def get_state(self) -> dict[str, Any]:
         return {"rng": self.rng.bit_generator.state, "pending": dict(self.pending),
                 "history": list(self.history), "seed": self.seed, "seen": set(self.seen),
-                "num_duplicates_skipped": self.num_duplicates_skipped, "strategy": self._state()}
+                "num_duplicates_skipped": self.num_duplicates_skipped,
+                "num_infeasible_skipped": self.num_infeasible_skipped, "strategy": self._state()}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["rng"]
@@ -110,6 +114,7 @@ class Strategy(Searcher, abc.ABC):
         self.seed = state["seed"]
         self.seen = set(state["seen"])
         self.num_duplicates_skipped = state["num_duplicates_skipped"]
+        self.num_infeasible_skipped = state["num_infeasible_skipped"]
         self._load_state(state["strategy"])
 
     def _state(self) -> Any:
@@ -142,21 +147,35 @@ class Strategy(Searcher, abc.ABC):
         return self.space.canonical(arch) if self.dedup == DEDUP_FUNCTION else arch
 
     def unseen(self, make: Callable[[], Proposal]) -> Proposal:
-        """Call ``make()`` until its arch's dedup key is new (at most ``max_retries`` extra calls);
-        with dedup off, exactly one call. Counts the duplicates it skipped."""
+        """Call ``make()`` until its arch is new (dedup) and feasible (constraints), at most
+        ``max_retries`` extra calls; with neither on, exactly one call. Counts what it skipped."""
         proposal = make()
-        if self.dedup == DEDUP_OFF:
+        if self.dedup == DEDUP_OFF and self.feasible is None:
             return proposal
         for _ in range(getattr(self.config, "max_retries", DEFAULT_MAX_RETRIES)):
-            if self.dedup_key(proposal.arch) not in self.seen:
+            if self.acceptable(proposal.arch):
                 break
-            self.num_duplicates_skipped += 1
             proposal = make()
         return proposal
 
+    def acceptable(self, arch: Arch) -> bool:
+        """New under dedup and feasible under the constraints (counting the rejections)."""
+        if self.dedup != DEDUP_OFF and self.dedup_key(arch) in self.seen:
+            self.num_duplicates_skipped += 1
+            return False
+        if self.feasible is not None and not self.feasible(arch):
+            self.num_infeasible_skipped += 1
+            return False
+        return True
+
     def report(self) -> dict[str, float]:
         """Strategy-specific summary metrics logged at the end of a search (e.g. hypervolume)."""
-        return {"duplicates_skipped": float(self.num_duplicates_skipped)} if self.dedup != DEDUP_OFF else {}
+        out = {}
+        if self.dedup != DEDUP_OFF:
+            out["duplicates_skipped"] = float(self.num_duplicates_skipped)
+        if self.feasible is not None:
+            out["infeasible_skipped"] = float(self.num_infeasible_skipped)
+        return out
 
     def best(self) -> Observation | None:
         return max(self.history, key=lambda o: o.score, default=None)

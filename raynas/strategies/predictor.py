@@ -70,9 +70,7 @@ class PredictorEvolution(Strategy):
         if self.model is None or len(self.history) - self.fitted_on >= cfg.refit_every:
             self._fit()
         pool = [self._tournament_child() for _ in range(cfg.screen)]
-        fresh = [p for p in pool if self.dedup_key(p.arch) not in self.seen]
-        self.num_duplicates_skipped += len(pool) - len(fresh)
-        fresh = fresh or pool
+        fresh = [p for p in pool if self.acceptable(p.arch)] or pool
         preds = self.model.predict(np.stack([self.space.encode(p.arch) for p in fresh]))
         best = int(np.argmax(preds))
         self.predicted[fresh[best].arch] = float(preds[best])

@@ -1,0 +1,90 @@
+"""Hardware cost: FLOPs, params and latency of an arch without training it.
+
+* NB201: FLOPs (M) and params (MB) in closed form — ``base + n3·per_conv3x3 + n1·per_conv1x1`` with
+  the published NB201 reference values (the same constants the data's ``verify.py`` checks every row
+  against); latency from the table's per-device columns (``lat_<device>``, 27 devices).
+* Other spaces: ``space.flops(arch)``/``space.params(arch)`` when the space has them, and latency from
+  an op-wise lookup table built on the current machine (``raynas bench latency``), when given.
+
+``CostEvaluator`` is registered as ``cost``: a zero-cost evaluator (``cost_s`` = 0), also used to check
+recipe ``constraints`` before a candidate is evaluated.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from raynas.errors import RecipeError
+from raynas.evaluators.base import EVALUATORS, Evaluator, Result
+from raynas.space.nb201 import OPS
+
+FLOPS, PARAMS, LATENCY = "flops_m", "params_mb", "latency_ms"
+CONV3, CONV1 = OPS.index("nor_conv_3x3"), OPS.index("nor_conv_1x1")
+# dataset -> (flops_min, flops_max, flops_min_plus_one_conv1x1, params_min, params_max); see module doc
+NB201_REF = {
+    "cifar10": (7.78305, 220.11969, 11.71521, 0.073306, 1.531546),
+    "cifar100": (7.7889, 220.12554, 11.72106, 0.079156, 1.537396),
+    "ImageNet16-120": (1.9534, 55.03756, 2.93644, 0.080456, 1.538696),
+}
+NB201_PARAMS_CONV1 = 0.107156 - 0.079156  # params (MB) of one nor_conv_1x1 edge, every dataset
+NB201_EDGES = 6
+
+
+def nb201_flops_params(arch: tuple[int, ...], dataset: str = "cifar10") -> tuple[float, float]:
+    """FLOPs (M) and params (MB) of an NB201 arch by NB201's counting rules (exact to 1e-4)."""
+    fmin, fmax, f1, pmin, pmax = NB201_REF[dataset]
+    n3, n1 = arch.count(CONV3), arch.count(CONV1)
+    flops = fmin + n3 * (fmax - fmin) / NB201_EDGES + n1 * (f1 - fmin)
+    params = pmin + n3 * (pmax - pmin) / NB201_EDGES + n1 * NB201_PARAMS_CONV1
+    return flops, params
+
+
+@EVALUATORS.register("cost")
+class CostEvaluator(Evaluator):
+    """FLOPs/params/latency of archs; costs nothing on the search clock."""
+
+    simulated = True
+    version = "1"
+
+    @dataclasses.dataclass
+    class Config:
+        dataset: Literal["cifar10", "cifar100", "ImageNet16-120"] = "cifar10"
+        latency_device: str | None = None  # NB201: a table device; other spaces: a LUT file's device
+        data_path: str | None = None  # NB201 table (only needed for latency)
+        lut_path: str | None = None  # op-wise latency LUT (JSON) from ``raynas bench latency``
+
+    def __init__(self, space, config=None, config_path: str = "evaluator") -> None:
+        super().__init__(space, config)
+        self._latency = self._latency_fn(config_path) if self.config.latency_device else None
+
+    def _latency_fn(self, path: str):
+        cfg = self.config
+        if self.space.name == "nb201":
+            from raynas.evaluators.nb201_table import load_table
+
+            table = load_table(cfg.data_path)
+            column = f"lat_{cfg.latency_device}"
+            if column not in table.columns:
+                raise RecipeError(f"{path}.latency_device", f"unknown device {cfg.latency_device!r}")
+            values = table.column(column)
+            return lambda arch: float(values[table.row(arch)])
+        if cfg.lut_path is None:
+            raise RecipeError(f"{path}.lut_path", "a latency LUT is needed for this space "
+                              "(build one with `raynas bench latency`)")
+        from raynas.evaluators.latency_lut import LatencyLUT
+
+        lut = LatencyLUT.load(cfg.lut_path)
+        return lambda arch: lut.predict(self.space, arch)
+
+    def costs(self, arch) -> dict[str, float]:
+        if self.space.name == "nb201":
+            flops, params = nb201_flops_params(arch, self.config.dataset)
+        else:
+            flops, params = float(self.space.flops(arch)), float(self.space.params(arch))
+        out = {FLOPS: flops, PARAMS: params}
+        if self._latency is not None:
+            out[LATENCY] = self._latency(arch)
+        return out
+
+    def _evaluate(self, archs: list) -> list[Result]:
+        return [Result(metrics=self.costs(a), cost_s=0.0) for a in archs]

@@ -1,0 +1,49 @@
+"""Cost evaluator: NB201 closed-form FLOPs/params equal the table on every row; latency per device;
+recipe constraints are met by every proposal and decide the best."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from raynas.evaluators.cost import CostEvaluator, nb201_flops_params
+from raynas.evaluators.nb201_table import load_table
+from raynas.runtime import build_search
+from raynas.space.nb201 import NB201Space
+from tests.runtime.helpers import Collector, recipe
+
+SPACE = NB201Space()
+
+
+@pytest.mark.parametrize("dataset,prefix", [("cifar10", "c10"), ("cifar100", "c100"), ("ImageNet16-120", "in16")])
+def test_closed_form_flops_params_match_every_row(nb201_path, dataset, prefix):
+    table = load_table(nb201_path)
+    archs = [SPACE.from_str(s) for s in table.arch_strs]
+    fp = np.array([nb201_flops_params(a, dataset) for a in archs])
+    assert np.abs(fp[:, 0] - table.column(f"{prefix}_flops_m")).max() < 1e-4 + 1e-6
+    assert np.abs(fp[:, 1] - table.column(f"{prefix}_params_mb")).max() < 1e-4 + 1e-6
+
+
+def test_latency_from_the_table(nb201_path):
+    ev = CostEvaluator(SPACE, CostEvaluator.Config(latency_device="raspi4", data_path=nb201_path))
+    table = load_table(nb201_path)
+    arch = SPACE.from_str(table.arch_strs[42])
+    res = ev.evaluate([arch])[0]
+    assert res.metrics["latency_ms"] == pytest.approx(table.column("lat_raspi4")[42]) and res.cost_s == 0
+
+
+@pytest.mark.parametrize("strategy", ["rea", "random", "nsga2", "predictor_evolution"])
+def test_constraint_holds_for_every_proposal(nb201_path, strategy):
+    col = Collector()
+    r = recipe(nb201_path, f"strategy={{name: {strategy}}}", "evaluator.latency_device=pixel3",
+               "constraints=[{metric: latency_ms, max: 12}]", "budget.sim_seconds=6000")
+    summary = build_search(r, [col]).run()
+    assert col.records and all(rec.metrics["latency_ms"] <= 12 for rec in col.records)
+    assert all(rec.feasible for rec in col.records) and summary.best.metrics["latency_ms"] <= 12
+    assert summary.strategy_metrics["infeasible_skipped"] > 0
+
+
+def test_constraint_errors_name_the_field(nb201_path):
+    from raynas.errors import RecipeError
+
+    with pytest.raises(RecipeError, match=r"^constraints\[0\]: set max or min$"):
+        recipe(nb201_path, "constraints=[{metric: latency_ms}]")
