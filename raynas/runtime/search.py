@@ -55,12 +55,22 @@ def cost_model(space: SearchSpace, recipe: Recipe) -> CostEvaluator:
     return CostEvaluator(space, CostEvaluator.Config(**shared))
 
 
+def proxy_scorer(space: SearchSpace, proxy: str):
+    """``arch -> proxy score`` from the zero-cost evaluator (imports torch on first use only)."""
+    from raynas.evaluators.zero_cost import ZeroCostEvaluator
+
+    evaluator = ZeroCostEvaluator(space, ZeroCostEvaluator.Config(proxies=[proxy]))
+    return lambda arch: evaluator.scores(arch)[proxy]
+
+
 def build_search(recipe: Recipe, listeners: Sequence[SearchListener] = ()) -> Search:
     space = recipe.space.impl(recipe.space.config)
     evaluator = recipe.evaluator.impl(space, recipe.evaluator.config)
     strategy = recipe.strategy.impl(space, recipe.strategy.config, seed=recipe.seed)
     if recipe.constraints:
         strategy.feasible = feasibility(recipe.constraints, cost_model(space, recipe).costs)
+    if hasattr(strategy, "scorer"):
+        strategy.scorer = proxy_scorer(space, strategy.config.proxy)
     driver = SearchDriver(strategy, sim_budget_s=recipe.budget.sim_seconds,
                           max_candidates=recipe.budget.max_candidates, workers=recipe.backend.workers,
                           candidates_per_trial=recipe.backend.candidates_per_trial,
