@@ -38,7 +38,7 @@ class Descriptor:
 
 
 def _default_descriptors() -> list[Descriptor]:
-    return [Descriptor("flops_m", 0.0, 230.0, 10), Descriptor("latency_ms", 0.0, 20.0, 10)]
+    return [Descriptor("flops_m", 0.0, 230.0, 10), Descriptor("latency_ms", 0.0, 40.0, 10)]
 
 
 @STRATEGIES.register("map_elites")
