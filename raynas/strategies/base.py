@@ -17,7 +17,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import pickle
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 from ray.tune.search import Searcher
@@ -28,8 +28,9 @@ from raynas.space.base import Arch, SearchSpace
 
 STRATEGIES: Registry["Strategy"] = Registry("strategy")
 MAX, MIN = "max", "min"
-DEDUP_OFF, DEDUP_ARCH, DEDUP_FUNCTION = "off", "arch", "function"
+DEDUP_OFF, DEDUP_ARCH, DEDUP_FUNCTION = "none", "arch", "function"
 DEDUP_MODES = (DEDUP_OFF, DEDUP_ARCH, DEDUP_FUNCTION)
+DedupMode = Literal["none", "arch", "function"]  # "none" rather than "off": YAML reads off as False
 DEFAULT_MAX_RETRIES = 50
 
 
@@ -147,15 +148,17 @@ class Strategy(Searcher, abc.ABC):
         return self.space.canonical(arch) if self.dedup == DEDUP_FUNCTION else arch
 
     def unseen(self, make: Callable[[], Proposal]) -> Proposal:
-        """Call ``make()`` until its arch is new (dedup) and feasible (constraints), at most
-        ``max_retries`` extra calls; with neither on, exactly one call. Counts what it skipped."""
+        """Call ``make()`` until its arch is new (dedup) and feasible (constraints): at most
+        ``max_retries`` extra calls, then as many uniform samples (a parent whose every child is
+        infeasible or seen must not trap the search); with neither check on, exactly one call."""
         proposal = make()
         if self.dedup == DEDUP_OFF and self.feasible is None:
             return proposal
-        for _ in range(getattr(self.config, "max_retries", DEFAULT_MAX_RETRIES)):
+        retries = getattr(self.config, "max_retries", DEFAULT_MAX_RETRIES)
+        for attempt in range(2 * retries):
             if self.acceptable(proposal.arch):
                 break
-            proposal = make()
+            proposal = make() if attempt < retries else self.random_proposal()
         return proposal
 
     def acceptable(self, arch: Arch) -> bool:

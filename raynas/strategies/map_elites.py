@@ -10,13 +10,12 @@ cells) and the QD-score (sum of the elites' fitness; fitness must be ≥ 0, e.g.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 
 import numpy as np
 
 from raynas.errors import RecipeError
 from raynas.recipes.typed import bounded
-from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, Observation, Proposal, Strategy
+from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, DedupMode, Observation, Proposal, Strategy
 
 
 @dataclasses.dataclass
@@ -51,7 +50,7 @@ class MapElites(Strategy):
         descriptors: list[Descriptor] = dataclasses.field(default_factory=_default_descriptors)
         init_samples: int = bounded(20, gt=0)
         crossover_prob: float = bounded(0.2, ge=0, le=1)
-        dedup: Literal["off", "arch", "function"] = DEDUP_FUNCTION
+        dedup: DedupMode = DEDUP_FUNCTION
         max_retries: int = bounded(50, ge=0)
 
         def validate(self, path: str) -> None:

@@ -11,13 +11,12 @@ candidate, w.r.t. ``reference`` (one value per objective, in the objectives' own
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 
 import numpy as np
 
 from raynas.recipes.typed import bounded
 from raynas.errors import RecipeError
-from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, Observation, Proposal, Strategy
+from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, DedupMode, Observation, Proposal, Strategy
 from raynas.strategies.pareto import (Objective, as_maximised, crowding_distance, hypervolume_2d,
                                       nondominated_fronts, pareto_front)
 
@@ -36,7 +35,7 @@ class NSGA2(Strategy):
         reference: list[float] = dataclasses.field(default_factory=lambda: [0.0, 250.0])
         population_size: int = bounded(20, gt=1)
         crossover_prob: float = bounded(0.5, ge=0, le=1)
-        dedup: Literal["off", "arch", "function"] = DEDUP_FUNCTION
+        dedup: DedupMode = DEDUP_FUNCTION
         max_retries: int = bounded(50, ge=0)
 
         def validate(self, path: str) -> None:

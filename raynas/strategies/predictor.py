@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from raynas.recipes.typed import bounded
-from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, Observation, Proposal, Strategy
+from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, DedupMode, Observation, Proposal, Strategy
 
 
 @STRATEGIES.register("predictor_evolution")
@@ -33,7 +33,7 @@ class PredictorEvolution(Strategy):
         refit_every: int = bounded(1, gt=0)
         n_estimators: int = bounded(100, gt=0)
         max_depth: int = bounded(3, gt=0)
-        dedup: Literal["off", "arch", "function"] = DEDUP_FUNCTION
+        dedup: DedupMode = DEDUP_FUNCTION
         max_retries: int = bounded(50, ge=0)
 
     def __init__(self, *args, **kwargs) -> None:

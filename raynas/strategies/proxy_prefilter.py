@@ -18,7 +18,7 @@ import numpy as np
 
 from raynas.recipes.typed import bounded
 from raynas.space.base import Arch
-from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, Observation, Proposal, Strategy
+from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, DedupMode, Observation, Proposal, Strategy
 
 
 @STRATEGIES.register("proxy_prefilter")
@@ -32,7 +32,7 @@ class ProxyPrefilter(Strategy):
         init_samples: int = bounded(10, gt=0)
         population_size: int = bounded(10, gt=0)
         sample_size: int = bounded(3, gt=0)
-        dedup: Literal["off", "arch", "function"] = DEDUP_FUNCTION
+        dedup: DedupMode = DEDUP_FUNCTION
         max_retries: int = bounded(50, ge=0)
 
     def __init__(self, *args, **kwargs) -> None:

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 
 from raynas.recipes.typed import bounded
-from raynas.strategies.base import DEDUP_OFF, STRATEGIES, Proposal, Strategy
+from raynas.strategies.base import DEDUP_OFF, STRATEGIES, DedupMode, Proposal, Strategy
 
 
 @STRATEGIES.register("random")
@@ -15,7 +14,7 @@ class RandomSearch(Strategy):
 
     @dataclasses.dataclass
     class Config:
-        dedup: Literal["off", "arch", "function"] = DEDUP_OFF
+        dedup: DedupMode = DEDUP_OFF
         max_retries: int = bounded(50, ge=0)
 
     def _propose(self) -> Proposal:
