@@ -1,0 +1,121 @@
+"""Population-based training of supernets (Jaderberg et al., 2017) with Ray Tune's
+``PopulationBasedTraining`` over the supernet trainable (``raynas.supernet.trainable``).
+
+Each member trains one supernet. Every ``perturbation_interval`` epochs the bottom ``quantile`` of
+members *exploit* a top member — Tune restores the top member's checkpoint (weights, optimizer and
+sampler state, as numpy) into the bottom member — and *explore* by perturbing its hyperparameters: the
+learning rate, the in-place-distillation weight ``kd_alpha`` and the sandwich rule's number of random
+subnets. Checkpoints are written every epoch and ≥ 4 are kept, so an exploited member's source still
+exists. The objective ``PBT_METRIC`` is the mean validation accuracy of the reference subnets (largest,
+smallest and seeded random ones) after BN recalibration, i.e. the quality of the whole supernet rather
+than one subnet. ``run_pbt`` returns the best member's weights (numpy) and history, ready to publish to
+a ``ServerPool``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from raynas.recipes.typed import bounded
+
+PBT_METRIC = "val_acc_mean"
+VAL_ACC_PREFIX = "val_acc_"
+KEEP_CHECKPOINTS = 4
+PBT_LOG = "pbt_global.txt"
+
+
+@dataclasses.dataclass
+class PBTConfig:
+    """Population, schedule and search ranges of the perturbed hyperparameters."""
+
+    population: int = bounded(4, ge=2)
+    perturbation_interval: int = bounded(2, ge=1)  # epochs
+    quantile_fraction: float = bounded(0.25, gt=0, le=0.5)
+    resample_probability: float = bounded(0.25, ge=0, le=1)
+    lr_min: float = bounded(0.01, gt=0)
+    lr_max: float = bounded(0.3, gt=0)
+    kd_alpha_choices: list[float] = dataclasses.field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
+    num_random_choices: list[int] = dataclasses.field(default_factory=lambda: [0, 1, 2, 3])
+    cpus_per_member: float = bounded(1.0, gt=0)
+    gpus_per_member: float = bounded(0.0, ge=0)
+    seed: int = bounded(0, ge=0)
+
+
+@dataclasses.dataclass
+class PBTResult:
+    best_weights: dict[str, np.ndarray]
+    best_config: dict[str, Any]
+    best_metrics: dict[str, Any]
+    histories: list[list[dict[str, Any]]]  # per member, per reported epoch
+    num_exploits: int
+
+
+def pbt_trainable(config: dict[str, Any]) -> None:
+    """The supernet trainable, also reporting ``PBT_METRIC`` (mean of the ``val_acc_*`` metrics)."""
+    from ray import tune
+
+    from raynas.supernet.trainable import run_supernet_trial
+
+    def report(metrics: dict[str, Any], checkpoint: Any = None) -> None:
+        accs = [v for k, v in metrics.items() if k.startswith(VAL_ACC_PREFIX)]
+        metrics[PBT_METRIC] = float(np.mean(accs))
+        tune.report(metrics, checkpoint=checkpoint)
+
+    run_supernet_trial(config, report=report, checkpoint=tune.get_checkpoint())
+
+
+def _mutations(pbt: PBTConfig) -> dict[str, Any]:
+    from ray import tune
+
+    return {"train": {"lr": tune.loguniform(pbt.lr_min, pbt.lr_max), "kd_alpha": list(pbt.kd_alpha_choices)},
+            "sampling_config": {"num_random": list(pbt.num_random_choices)}}
+
+
+def _initial_space(trial_config: dict[str, Any], pbt: PBTConfig) -> dict[str, Any]:
+    """The trial config with the perturbed hyperparameters drawn per member (seeded by ``pbt.seed``
+    through the search algorithm's ``random_state``)."""
+    from ray import tune
+
+    space = {k: (dict(v) if isinstance(v, dict) else v) for k, v in trial_config.items()}
+    space["train"] = {**space.get("train", {}), "lr": tune.loguniform(pbt.lr_min, pbt.lr_max),
+                      "kd_alpha": tune.choice(list(pbt.kd_alpha_choices))}
+    space["sampling_config"] = {**space.get("sampling_config", {}),
+                                "num_random": tune.choice(list(pbt.num_random_choices))}
+    return space
+
+
+def run_pbt(trial_config: dict[str, Any], pbt: PBTConfig, storage_path: str | Path, name: str = "supernet-pbt") -> PBTResult:
+    """Train ``pbt.population`` supernets with PBT; needs a connected Ray (``ensure_ray``)."""
+    from ray import tune
+    from ray.tune.schedulers import PopulationBasedTraining
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from raynas.supernet.trainable import read_checkpoint
+
+    scheduler = PopulationBasedTraining(
+        time_attr="training_iteration", perturbation_interval=pbt.perturbation_interval,
+        hyperparam_mutations=_mutations(pbt), quantile_fraction=pbt.quantile_fraction,
+        resample_probability=pbt.resample_probability, synch=True)
+    tuner = tune.Tuner(
+        tune.with_resources(pbt_trainable, {"cpu": pbt.cpus_per_member, "gpu": pbt.gpus_per_member}),
+        param_space=_initial_space(trial_config, pbt),
+        tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=pbt.population, metric=PBT_METRIC,
+                                    mode="max", reuse_actors=False,
+                                    search_alg=BasicVariantGenerator(random_state=pbt.seed)),
+        run_config=tune.RunConfig(name=name, storage_path=str(Path(storage_path).resolve()), verbose=0,
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS)))
+    grid = tuner.fit()
+    best = grid.get_best_result(metric=PBT_METRIC, mode="max", scope="last")
+    with best.checkpoint.as_directory() as directory:
+        weights, _ = read_checkpoint(directory)
+    histories = [r.metrics_dataframe.to_dict("records") if r.metrics_dataframe is not None else [] for r in grid]
+    return PBTResult(weights, best.config, best.metrics, histories, count_exploits(Path(grid.experiment_path)))
+
+
+def count_exploits(experiment_dir: Path) -> int:
+    """Exploit steps Tune's PBT logged (one JSON line per exploit in ``pbt_global.txt``)."""
+    log = experiment_dir / PBT_LOG
+    return len(log.read_text().splitlines()) if log.exists() else 0

@@ -1,0 +1,202 @@
+"""Supernet training: a plain loop over epochs with a sampling rule, and subnet evaluation.
+
+Contract:
+  * ``train_supernet`` trains ``model`` for epochs ``start_epoch+1 .. config.epochs`` and returns one
+    metrics dict per epoch trained (``epoch`` counts completed epochs); each step accumulates the
+    gradients of every arch of the rule's ``Step`` (students learn from the teacher's soft labels when
+    the step distills) and makes one optimizer step; the learning rate follows ``config.schedule`` per
+    step, as a pure function of the global step (so a resumed run continues the same curve);
+    shuffling is seeded per epoch (``config.seed``).
+  * ``evaluate_subnet`` recalibrates BN for the arch, then returns its top-1 accuracy in [0, 1].
+  * Device: CUDA when available (``device="auto"``), else CPU; ``num_threads`` sets torch's CPU threads.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any, Callable, Iterable, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from raynas.data.base import TRAIN, VAL, Splits
+from raynas.recipes.typed import bounded
+from raynas.space.base import Arch, SearchSpace
+from raynas.supernet.bn import DEFAULT_CALIB_BATCHES, recalibrate_bn
+from raynas.supernet.sampling import SamplingRule, Step, kd_loss
+
+SGD, ADAM = "sgd", "adam"
+COSINE, CONSTANT = "cosine", "constant"
+AUTO, CPU, CUDA = "auto", "cpu", "cuda"
+LARGEST, SMALLEST = "largest", "smallest"
+CALIB_SEED_OFFSET = 7919  # calibration batches come from their own seeded shuffle of the train split
+EVAL_BATCH_SIZE = 256
+EpochCallback = Callable[[int, dict[str, Any]], None]
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Optimisation of a supernet; defaults train the default mbv3 supernet on digits in ~a minute."""
+
+    epochs: int = bounded(10, ge=1)
+    batch_size: int = bounded(32, ge=1)
+    lr: float = bounded(0.1, gt=0.0)
+    optimizer: Literal["sgd", "adam"] = SGD
+    momentum: float = bounded(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = bounded(3e-5, ge=0.0)
+    schedule: Literal["cosine", "constant"] = COSINE
+    kd_alpha: float = bounded(1.0, ge=0.0, le=1.0)  # students: kd_alpha * KD + (1 - kd_alpha) * CE
+    kd_temperature: float = bounded(1.0, gt=0.0)
+    grad_clip: float | None = bounded(5.0, gt=0.0)
+    calib_batches: int = bounded(DEFAULT_CALIB_BATCHES, ge=1)
+    seed: int = bounded(0, ge=0)
+    num_threads: int | None = bounded(None, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = AUTO
+
+
+def select_device(name: str = AUTO) -> torch.device:
+    """``cuda`` when asked or (``auto``) available, else ``cpu``; asking for absent CUDA is an error."""
+    if name == CUDA and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but CUDA is not available")
+    return torch.device(CUDA if name in (AUTO, CUDA) and torch.cuda.is_available() else CPU)
+
+
+def configure_threads(num_threads: int | None) -> None:
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == ADAM:
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                           weight_decay=config.weight_decay, nesterov=config.momentum > 0)
+
+
+def apply_hyperparams(optimizer: torch.optim.Optimizer, config: TrainConfig) -> None:
+    """Set ``config``'s weight decay (and SGD momentum) on every param group — after loading an
+    optimizer state saved under another config (e.g. a PBT exploit), the current config wins.
+    The learning rate is set every step by ``train_epoch``."""
+    for group in optimizer.param_groups:
+        group["weight_decay"] = config.weight_decay
+        if "momentum" in group:
+            group["momentum"] = config.momentum
+
+
+def lr_at(config: TrainConfig, step: int, total_steps: int) -> float:
+    """Learning rate at global ``step`` of ``total_steps``: constant, or cosine from ``lr`` to 0."""
+    if config.schedule == CONSTANT:
+        return config.lr
+    return 0.5 * config.lr * (1.0 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
+
+
+def reference_archs(space: SearchSpace, num_random: int = 0, seed: int = 0) -> dict[str, Arch]:
+    """Archs to track during training: the space's ``largest``/``smallest`` when it has them, plus
+    ``num_random`` seeded uniform archs (``random0``, ...)."""
+    archs: dict[str, Arch] = {}
+    for name in (LARGEST, SMALLEST):
+        if callable(getattr(space, name, None)):
+            archs[name] = getattr(space, name)()
+    rng = np.random.default_rng(seed)
+    archs.update({f"random{i}": space.sample(rng) for i in range(num_random)})
+    return archs
+
+
+def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, step: Step,
+               config: TrainConfig) -> tuple[float, int]:
+    """Forward/backward every arch of ``step`` (gradients accumulate); returns (mean loss, number of
+    correct predictions of ``step.archs[0]``). The caller zeroes gradients and steps the optimizer."""
+    teacher: torch.Tensor | None = None
+    total, correct = 0.0, 0
+    for i, arch in enumerate(step.archs):
+        logits = model(x, arch)
+        loss = F.cross_entropy(logits, y)
+        if step.distill and teacher is not None:
+            kd = kd_loss(logits, teacher, config.kd_temperature)
+            loss = config.kd_alpha * kd + (1.0 - config.kd_alpha) * loss
+        if i == 0:
+            teacher = logits.detach()
+            correct = int((teacher.argmax(1) == y).sum())
+        loss.backward()
+        total += float(loss.detach())
+    return total / len(step.archs), correct
+
+
+def train_epoch(model: nn.Module, batches: Iterable[Any], rule: SamplingRule, optimizer: torch.optim.Optimizer,
+                config: TrainConfig, first_step: int, total_steps: int) -> dict[str, float]:
+    """One pass over ``batches``; returns ``train_loss``, ``train_acc`` (of each step's first arch),
+    ``lr`` (last used) and ``steps``."""
+    device = next(model.parameters()).device
+    model.train()
+    loss_sum, correct, seen, step_i, lr = 0.0, 0, 0, first_step, config.lr
+    for x, y in batches:
+        x, y = x.to(device), y.to(device)
+        lr = lr_at(config, step_i, total_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.zero_grad(set_to_none=True)
+        loss, ok = train_step(model, x, y, rule.next_step(), config)
+        if config.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        loss_sum, correct, seen, step_i = loss_sum + loss * len(y), correct + ok, seen + len(y), step_i + 1
+    return {"train_loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen), "lr": lr,
+            "steps": step_i - first_step}
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, arch: Arch, batches: Iterable[Any]) -> float:
+    """Top-1 accuracy of ``arch`` in the model's current mode (eval, usually)."""
+    device = next(model.parameters()).device
+    correct = seen = 0
+    for x, y in batches:
+        pred = model(x.to(device), arch).argmax(1)
+        correct += int((pred == y.to(device)).sum())
+        seen += len(y)
+    return correct / max(1, seen)
+
+
+def evaluate_subnet(model: nn.Module, arch: Arch, loader: Iterable[Any], calib_loader: Iterable[Any],
+                    num_calib_batches: int = DEFAULT_CALIB_BATCHES) -> float:
+    """Accuracy of ``arch`` on ``loader`` after BN recalibration on ``calib_loader`` (model left in eval)."""
+    recalibrate_bn(model, arch, calib_loader, num_calib_batches)
+    return accuracy(model, arch, loader)
+
+
+def evaluate_archs(model: nn.Module, archs: dict[str, Arch], splits: Splits, config: TrainConfig,
+                   split: str = VAL) -> dict[str, float]:
+    """``{"<split>_acc_<name>": accuracy}`` for each named arch, each with its own BN recalibration."""
+    calib = lambda: splits.loader(TRAIN, config.batch_size, shuffle=True, seed=config.seed + CALIB_SEED_OFFSET)
+    data = splits.loader(split, EVAL_BATCH_SIZE)
+    return {f"{split}_acc_{name}": evaluate_subnet(model, arch, data, calib(), config.calib_batches)
+            for name, arch in archs.items()}
+
+
+def train_supernet(model: nn.Module, rule: SamplingRule, splits: Splits, config: TrainConfig, *,
+                   eval_archs: dict[str, Arch] | None = None, optimizer: torch.optim.Optimizer | None = None,
+                   start_epoch: int = 0, on_epoch: EpochCallback | None = None) -> list[dict[str, Any]]:
+    """Train epochs ``start_epoch+1 .. config.epochs``; after each, evaluate ``eval_archs`` on the val
+    split (default: ``reference_archs(space)``) and call ``on_epoch(epoch, metrics)``. Returns the
+    per-epoch metrics. The model is moved to ``select_device(config.device)``."""
+    configure_threads(config.num_threads)
+    model.to(select_device(config.device))
+    optimizer = optimizer or make_optimizer(model, config)
+    eval_archs = reference_archs(rule.space) if eval_archs is None else eval_archs
+    steps_per_epoch = len(splits.loader(TRAIN, config.batch_size, drop_last=True))
+    total = steps_per_epoch * config.epochs
+    history = []
+    for epoch in range(start_epoch, config.epochs):
+        start = time.perf_counter()
+        loader = splits.loader(TRAIN, config.batch_size, shuffle=True, seed=config.seed, epoch=epoch, drop_last=True)
+        metrics: dict[str, Any] = {"epoch": epoch + 1}
+        metrics.update(train_epoch(model, loader, rule, optimizer, config, epoch * steps_per_epoch, total))
+        metrics["train_time_s"] = time.perf_counter() - start
+        metrics.update(evaluate_archs(model, eval_archs, splits, config))
+        metrics["epoch_time_s"] = time.perf_counter() - start
+        history.append(metrics)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, metrics)
+    return history
