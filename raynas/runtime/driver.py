@@ -139,6 +139,13 @@ class SearchDriver(Searcher):
         return self.summary
 
     # --- state -------------------------------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """Tune pickles its search algorithm with the experiment; listeners (open files, MLflow
+        clients, consoles) belong to this process and are left out."""
+        state = self.__dict__.copy()
+        state["listeners"] = []
+        return state
+
     def get_state(self) -> dict[str, Any]:
         return {"strategy": self.strategy.get_state(), "workers": self.workers, "pending": self.pending,
                 "num_issued": self.num_issued, "summary": self.summary}
