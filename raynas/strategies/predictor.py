@@ -30,8 +30,8 @@ class PredictorEvolution(Strategy):
         sample_size: int = bounded(5, gt=0)
         init_samples: int = bounded(20, gt=1)
         screen: int = bounded(100, gt=0)  # mutations scored by the surrogate per proposal
-        refit_every: int = bounded(1, gt=0)
-        n_estimators: int = bounded(100, gt=0)
+        refit_every: int = bounded(2, gt=0)
+        n_estimators: int = bounded(50, gt=0)
         max_depth: int = bounded(3, gt=0)
         dedup: DedupMode = DEDUP_FUNCTION
         max_retries: int = bounded(50, ge=0)
