@@ -18,7 +18,9 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/raynas run recipes/quickstart.yaml
 
+# The MLflow UI tests drive headless Chromium; install it when missing (Debian: needs root), never skip.
 test: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	$(BIN)/python -m pytest
 
 clean:

@@ -36,12 +36,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from raynas.recipes import load_recipe
     from raynas.runtime import build_search
-    from raynas.tracking import ConsoleProgress, MlflowTracker
+    from raynas.tracking import ConsoleProgress
 
     recipe = load_recipe(args.recipe, args.overrides)
-    t = recipe.tracking
-    tracker = MlflowTracker(args.tracking_uri or t.tracking_uri, t.experiment, t.batch_size,
-                            t.flush_interval_s)
+    tracker = make_tracker(recipe, args.tracking_uri)
     listeners: list = [tracker]
     if not args.quiet:
         listeners.append(ConsoleProgress(budget_s=recipe.budget.sim_seconds,
@@ -50,6 +48,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = search.run()
     _print_result(summary, tracker)
     return 0
+
+
+def make_tracker(recipe, tracking_uri: str | None = None):
+    """The ``MlflowTracker`` a recipe's ``tracking`` section asks for (``tracking_uri`` overrides)."""
+    from raynas.tracking import MlflowTracker
+
+    t = recipe.tracking
+    return MlflowTracker(tracking_uri or t.tracking_uri, t.experiment, t.batch_size, t.flush_interval_s,
+                         run_per_candidate=t.run_per_candidate, plots=t.plots,
+                         table_interval_s=t.table_interval_s, spool_dir=t.spool_dir)
 
 
 def _print_result(summary, tracker) -> None:
@@ -63,9 +71,22 @@ def _print_result(summary, tracker) -> None:
         regret = summary.metrics("valid_acc").get("regret_test_acc")
         if regret is not None:
             print(f"  regret to the benchmark's best test accuracy: {regret:.2f}")
-    print(f"MLflow run {tracker.run_id} in experiment {tracker.experiment_id} at {tracker.tracking_uri}")
-    if tracker.tracking_uri.startswith("sqlite:"):
-        print(f"Open the UI:  mlflow ui --backend-store-uri {tracker.tracking_uri}  "
-              f"then http://127.0.0.1:5000/#/experiments/{tracker.experiment_id}/runs/{tracker.run_id}")
+    _print_tracking(tracker)
 
 
+def _print_tracking(tracker) -> None:
+    from raynas.tracking.mlflow_tracker import RESUME_COMMAND, sqlite_path
+    from raynas.tracking.server import ML_VIEW
+
+    uri = tracker.tracking_uri
+    if tracker.pending or tracker.run_id is None:
+        print(f"MLflow: {tracker.pending} candidates not logged ({uri} unreachable); replay with:  "
+              f"{RESUME_COMMAND} {tracker.spool.path if tracker.spool else ''}")
+        return
+    print(f"MLflow run {tracker.run_id} in experiment {tracker.experiment_id} at {uri}")
+    page = f"#/experiments/{tracker.experiment_id}/runs/{tracker.run_id}{ML_VIEW}"
+    if sqlite_path(uri):
+        print(f"Open the UI:  raynas ui --tracking-uri {uri}   (or: mlflow ui --backend-store-uri {uri})  "
+              f"then http://127.0.0.1:5000/{page}")
+    elif uri.startswith(("http://", "https://")):
+        print(f"Open the UI:  {uri.rstrip('/')}/{page}")

@@ -101,10 +101,16 @@ class RaySpec:
 
 @dataclasses.dataclass
 class TrackingSpec:
+    """MLflow tracking of a search (see ``raynas.tracking``)."""
+
     tracking_uri: str | None = None  # default: sqlite:///<cwd>/mlflow.db
     experiment: str | None = None  # default: the recipe's name
-    batch_size: int = bounded(200, gt=0)
-    flush_interval_s: float = bounded(5.0, gt=0)
+    batch_size: int = bounded(200, gt=0)  # candidates per log_batch flush
+    flush_interval_s: float = bounded(5.0, gt=0)  # ... or at least this often
+    run_per_candidate: bool = False  # also a nested child run per candidate (slow: for small searches)
+    plots: bool = True  # plots/progress.png and plots/pareto.png at the end
+    table_interval_s: float = bounded(30.0, gt=0)  # rewrite candidates.parquet at most this often
+    spool_dir: str | None = None  # default: <cwd>/.raynas/spool (kept while the server is unreachable)
 
 
 @dataclasses.dataclass

@@ -1,35 +1,38 @@
-"""MLflow tracking: one parent run per search, candidates logged in batches.
+"""MLflow tracking: one parent run per search, candidates logged in batches, outage-safe.
 
-Layout of a search's run (experiment = recipe name unless ``tracking.experiment`` is set):
-  * params: the resolved recipe, flattened (``strategy.population_size`` …); artifact ``recipe.yaml``;
-  * tags: raynas/ray/mlflow versions, git commit, best arch;
-  * per-candidate metrics with ``step`` = candidate index: ``candidate/<metric>`` for every visible and
-    hidden metric, ``candidate/cost_s``, ``candidate/sim_time_s`` and the running ``best_so_far/<metric>``;
-  * ``candidates/part-NNNNN.parquet`` per flush (arch, canonical hash, parent, variation, …), and at the
-    end the whole table as ``candidates.parquet``;
-  * summary metrics: ``best_<metric>``, ``best_test_acc``, ``regret_test_acc``, ``num_candidates`` …
-Batches go through ``MlflowClient.log_batch`` (≤ 1,000 metrics a call), never one run per candidate.
+Experiment = ``tracking.experiment`` or the recipe name; the run layout is described in
+``raynas.tracking.sync``. The tracker is a ``SearchListener``:
+  * every candidate is first appended to a local spool (``.raynas/spool/<id>.jsonl``, see
+    ``raynas.tracking.spool``), then sent in batches (``batch_size`` candidates or every
+    ``flush_interval_s``) through ``RunSync``, never one run per candidate (unless
+    ``run_per_candidate``);
+  * a failed send never reaches the search: the tracker warns once, keeps spooling, and retries with
+    exponential backoff (``Backoff``), each attempt with short HTTP timeouts (``quick_http``); when the
+    server is back, ``RunSync`` reconciles and sends only what the server lacks;
+  * at the end it retries ``end_retry_delays_s`` more times; if the server is still away it leaves the
+    spool, warns with the replay command (``raynas resume-tracking``), and ``pending`` tells how many
+    candidates wait there. Otherwise the spool is deleted.
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import tempfile
+import sys
 import time
-from importlib import metadata
+import uuid
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Sequence, TextIO
 
 from raynas.recipes.loader import dump_recipe
 from raynas.runtime.records import CandidateRecord, SearchSummary
+from raynas.tracking.context import cluster_tags, version_tags
+from raynas.tracking.resilience import Backoff, quick_http, reason
+from raynas.tracking.spool import MAX, RunEnd, RunSpec, Spool, TrackingState
+from raynas.tracking.sync import RunSync
 
-MAX_METRICS_PER_BATCH = 1000
-MAX_PARAMS_PER_BATCH = 100
-CANDIDATE_PREFIX = "candidate/"
-BEST_SO_FAR_PREFIX = "best_so_far/"
-CANDIDATES_TABLE = "candidates.parquet"
-PARTS_DIR = "candidates"
 MAX_PARAM_LEN = 6000
+BEST_ARCH_TAG = "raynas.best_arch"
+SPOOL_DIR = Path(".raynas") / "spool"
+RESUME_COMMAND = "raynas resume-tracking"
+LOG_PREFIX = "[raynas] tracking:"
 
 
 def default_tracking_uri(workdir: str | Path | None = None) -> str:
@@ -37,12 +40,17 @@ def default_tracking_uri(workdir: str | Path | None = None) -> str:
     return f"sqlite:///{Path(workdir or Path.cwd()).resolve() / 'mlflow.db'}"
 
 
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, else ``None``."""
+    prefix = "sqlite:///"
+    return Path(tracking_uri[len(prefix):]) if tracking_uri.startswith(prefix) else None
+
+
 def default_artifact_location(tracking_uri: str, experiment: str) -> str | None:
-    """For a local sqlite store, artifacts go to ``mlruns/`` beside the database; servers choose their own."""
-    if tracking_uri.startswith("sqlite:///"):
-        db = Path(tracking_uri[len("sqlite:///"):])
-        return (db.parent / "mlruns" / experiment).resolve().as_uri()
-    return None
+    """For a local sqlite store, artifacts go to ``mlruns/<experiment>`` beside the database (what
+    ``raynas ui`` serves); a server chooses its own."""
+    db = sqlite_path(tracking_uri)
+    return (db.parent / "mlruns" / experiment).resolve().as_uri() if db else None
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -56,45 +64,33 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-def _chunks(items: list, size: int) -> Iterable[list]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
-def _versions() -> dict[str, str]:
-    tags = {}
-    for pkg in ("raynas", "ray", "mlflow", "torch"):
-        try:
-            tags[f"raynas.version.{pkg}"] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=Path(__file__).resolve().parent)
-        if commit.returncode == 0:
-            tags["mlflow.source.git.commit"] = commit.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return tags
-
-
 class MlflowTracker:
     """A ``SearchListener`` that writes the search to MLflow (see the module docstring)."""
 
     def __init__(self, tracking_uri: str | None = None, experiment: str | None = None,
-                 batch_size: int = 200, flush_interval_s: float = 5.0, metric: str = "valid_acc") -> None:
+                 batch_size: int = 200, flush_interval_s: float = 5.0, metric: str = "valid_acc",
+                 mode: str = MAX, run_per_candidate: bool = False, plots: bool = True,
+                 table_interval_s: float = 30.0, spool_dir: str | Path | None = None,
+                 backoff: Backoff | None = None, end_retry_delays_s: Sequence[float] = (1.0, 2.0, 4.0),
+                 stream: TextIO | None = None) -> None:
         self.tracking_uri = tracking_uri or default_tracking_uri()
         self.experiment = experiment
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
-        self.metric = metric
-        self.run_id: str | None = None
-        self.experiment_id: str | None = None
-        self._buffer: list[CandidateRecord] = []
-        self._rows: list[dict[str, Any]] = []
-        self._parts = 0
+        self.metric, self.mode = metric, mode
+        self.run_per_candidate, self.plots = run_per_candidate, plots
+        self.table_interval_s = table_interval_s
+        self.spool_dir = Path(spool_dir) if spool_dir else Path.cwd() / SPOOL_DIR
+        self.backoff = backoff or Backoff()
+        self.end_retry_delays_s = tuple(end_retry_delays_s)
+        self.stream = stream  # None: sys.stderr at write time (keeps the tracker picklable)
+        self.state: TrackingState | None = None
+        self.spool: Spool | None = None
+        self.sync: RunSync | None = None
+        self.outages = 0
+        self._unsent = 0
         self._last_flush = time.monotonic()
-        self._best: float | None = None
+        self._down_since: float | None = None
 
     @property
     def client(self):
@@ -104,84 +100,106 @@ class MlflowTracker:
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
         return self._client
 
+    @property
+    def run_id(self) -> str | None:
+        return self.state.run_id if self.state else None
+
+    @property
+    def experiment_id(self) -> str | None:
+        return self.sync.experiment_id if self.sync else None
+
+    @property
+    def pending(self) -> int:
+        """Candidates not (yet) on the server; after ``on_end`` they wait in ``spool.path``."""
+        return self.sync.pending if self.sync else 0
+
     # --- listener API ------------------------------------------------------------------------
     def on_start(self, info: dict[str, Any]) -> None:
         recipe = info["recipe"]
         name = self.experiment or recipe.name
-        self.experiment_id = self._experiment_id(name)
-        tags = {**_versions(), "raynas.recipe": recipe.name, "raynas.strategy": recipe.strategy.name,
+        tags = {**version_tags(), "raynas.recipe": recipe.name, "raynas.strategy": recipe.strategy.name,
                 "raynas.evaluator": recipe.evaluator.name, "raynas.space": recipe.space.name,
                 **{k: str(v) for k, v in info.items() if k != "recipe"}}
-        run = self.client.create_run(self.experiment_id, tags=tags,
-                                     run_name=f"{recipe.strategy.name}-seed{recipe.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
-        self.run_id = run.info.run_id
-        from mlflow.entities import Param
-
-        params = [Param(k, v) for k, v in flatten(recipe.to_dict()).items()]
-        for chunk in _chunks(params, MAX_PARAMS_PER_BATCH):
-            self.client.log_batch(self.run_id, params=chunk)
-        self.client.log_text(self.run_id, dump_recipe(recipe), "recipe.yaml")
+        spec = RunSpec(
+            spool_id=f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}",
+            tracking_uri=self.tracking_uri, experiment=name,
+            artifact_location=default_artifact_location(self.tracking_uri, name),
+            run_name=f"{recipe.strategy.name}-seed{recipe.seed}-{time.strftime('%Y%m%d-%H%M%S')}",
+            tags=tags, params=flatten(recipe.to_dict()), recipe_yaml=dump_recipe(recipe),
+            metric=self.metric, mode=self.mode, run_per_candidate=self.run_per_candidate, plots=self.plots)
+        self.state = TrackingState(spec)
+        self.spool = Spool.create(self.spool_dir, spec)
+        self.sync = RunSync(None, self.state, on_run=self.spool.run, table_interval_s=self.table_interval_s)
+        self._attempt()
 
     def on_candidate(self, record: CandidateRecord) -> None:
-        self._buffer.append(record)
+        if self.state is None:
+            return
+        self.state.add(record)
+        self.spool.candidate(record)
+        self._unsent += 1
         due = time.monotonic() - self._last_flush >= self.flush_interval_s
-        if len(self._buffer) >= self.batch_size or due:
+        if self._unsent >= self.batch_size or due:
             self.flush()
 
     def on_end(self, summary: SearchSummary) -> None:
-        if self.run_id is None:
+        if self.state is None:
             return
-        self.flush()
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), now, 0) for k, v in summary.metrics(self.metric).items()]
-        self.client.log_batch(self.run_id, metrics=metrics)
+        tags = cluster_tags()
         if summary.best is not None:
-            self.client.set_tag(self.run_id, "raynas.best_arch", summary.best.arch)
-        if self._rows:
-            self._log_table(self._rows, CANDIDATES_TABLE, artifact_path=None)
-        self.client.set_terminated(self.run_id, status=summary.status)
+            tags[BEST_ARCH_TAG] = summary.best.arch
+        self.state.end = RunEnd(metrics=summary.metrics(self.metric), tags=tags, status=summary.status)
+        self.spool.end(self.state.end)
+        ok = self._attempt(force=True)
+        for delay in self.end_retry_delays_s:
+            if ok:
+                break
+            time.sleep(delay)
+            ok = self._attempt(force=True)
+        if ok:
+            self.spool.remove()
+        else:
+            self.spool.flush()
+            self._say(f"server still unreachable; {self.pending} candidates (and the run's summary) kept "
+                      f"in {self.spool.path}. Replay them when it is back: {RESUME_COMMAND} {self.spool.path}")
         summary.run_id = self.run_id
 
-    # --- batching ----------------------------------------------------------------------------
+    # --- sending -----------------------------------------------------------------------------
     def flush(self) -> None:
-        """Send buffered candidates: metrics via ``log_batch`` and one parquet part file."""
+        """Make spooled candidates durable, then send them unless a backoff wait is running."""
         self._last_flush = time.monotonic()
-        if not self._buffer or self.run_id is None:
+        if self.spool is None:
             return
-        from mlflow.entities import Metric
+        self.spool.flush()
+        self._unsent = 0
+        self._attempt()
 
-        records, self._buffer = self._buffer, []
-        now = int(time.time() * 1000)
-        metrics: list[Metric] = []
-        for rec in records:
-            values = {**rec.metrics, **rec.hidden, "cost_s": rec.cost_s, "sim_time_s": rec.sim_end_s}
-            metrics += [Metric(CANDIDATE_PREFIX + k, float(v), now, rec.index) for k, v in values.items()]
-            score = rec.metrics.get(self.metric)
-            if score is not None:
-                self._best = score if self._best is None else max(self._best, score)
-            if self._best is not None:
-                metrics.append(Metric(BEST_SO_FAR_PREFIX + self.metric, self._best, now, rec.index))
-        for chunk in _chunks(metrics, MAX_METRICS_PER_BATCH):
-            self.client.log_batch(self.run_id, metrics=chunk)
-        rows = [rec.row() for rec in records]
-        self._rows += rows
-        self._log_table(rows, f"part-{self._parts:05d}.parquet", artifact_path=PARTS_DIR)
-        self._parts += 1
+    def _attempt(self, force: bool = False) -> bool:
+        """One sync attempt (skipped while backing off, unless ``force``); True when all is sent."""
+        if not (force or self.backoff.ready()):
+            return False
+        self.spool.flush()
+        try:
+            with quick_http():
+                if self.sync.client is None:  # opening a store can fail too (bad path, migration)
+                    self.sync.client = self.client
+                self.sync.sync()
+        except Exception as err:  # noqa: BLE001 - tracking must never fail the search
+            wait = self.backoff.failed()
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+                self.outages += 1
+                self._say(f"cannot reach {self.tracking_uri} ({reason(err)}); spooling to {self.spool.path}, "
+                          f"retrying in {wait:.0f} s")
+            return False
+        if self._down_since is not None:
+            self._say(f"server back after {time.monotonic() - self._down_since:.0f} s; "
+                      f"caught up ({len(self.state.records)} candidates)")
+            self._down_since = None
+        self.backoff.reset()
+        return True
 
-    def _log_table(self, rows: list[dict[str, Any]], filename: str, artifact_path: str | None) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, filename)
-            pq.write_table(pa.Table.from_pylist(rows), path)
-            self.client.log_artifact(self.run_id, path, artifact_path)
-
-    def _experiment_id(self, name: str) -> str:
-        exp = self.client.get_experiment_by_name(name)
-        if exp is not None:
-            return exp.experiment_id
-        return self.client.create_experiment(
-            name, artifact_location=default_artifact_location(self.tracking_uri, name))
+    def _say(self, message: str) -> None:
+        stream = self.stream or sys.stderr
+        stream.write(f"\n{LOG_PREFIX} {message}\n")
+        stream.flush()

@@ -1,0 +1,52 @@
+"""Replay spools left by searches whose tracking server was unreachable (``raynas resume-tracking``)."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Sequence
+
+from raynas.tracking.resilience import quick_http, reason
+from raynas.tracking.spool import RunEnd, Spool, load_state
+from raynas.tracking.sync import RunSync
+
+KILLED = "KILLED"  # a spool without an end event: the search process died
+
+
+@dataclasses.dataclass
+class Replayed:
+    spool: Path
+    run_id: str | None
+    candidates: int
+    error: str = ""  # non-empty: the spool is kept
+
+
+def replay(path: str | Path, tracking_uri: str | None = None,
+           retry_delays_s: Sequence[float] = (1.0, 2.0, 4.0)) -> Replayed:
+    """Send what a spool holds to MLflow (its own URI, or ``tracking_uri``), skipping what the server
+    already has; delete the spool on success. A spool without an end marks the run ``KILLED``."""
+    from mlflow.tracking import MlflowClient
+
+    path = Path(path)
+    state = load_state(path)
+    if tracking_uri:
+        from raynas.tracking.mlflow_tracker import default_artifact_location
+
+        state.spec.tracking_uri = tracking_uri
+        state.spec.artifact_location = default_artifact_location(tracking_uri, state.spec.experiment)
+    if state.end is None:
+        state.end = RunEnd(metrics={"num_candidates": float(len(state.records))}, tags={}, status=KILLED)
+    sync = RunSync(MlflowClient(state.spec.tracking_uri), state, on_run=Spool(path).run, reconcile=True)
+    error = ""
+    for delay in (0.0, *retry_delays_s):
+        time.sleep(delay)
+        try:
+            with quick_http():
+                sync.sync()
+            error = ""
+            break
+        except Exception as err:  # noqa: BLE001 - reported, spool kept
+            error = reason(err)
+    if not error:
+        path.unlink()
+    return Replayed(path, state.run_id, len(state.records), error)

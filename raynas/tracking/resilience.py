@@ -1,0 +1,80 @@
+"""Never let a dead tracking server stall a search: short HTTP timeouts and a retry backoff.
+
+MLflow's HTTP client retries a failed request for minutes by default (7 retries, growing backoff,
+120-s timeout). ``quick_http()`` lowers those limits, through the environment variables MLflow reads
+at each request, for the duration of the tracker's own calls; a value the user exported wins.
+``Backoff`` paces the tracker's retries of a failed sync so that a search pays at most one quick
+failed attempt per backoff period while the server is away.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import time
+from typing import Iterator
+
+HTTP_MAX_RETRIES_ENV = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
+HTTP_TIMEOUT_ENV = "MLFLOW_HTTP_REQUEST_TIMEOUT"
+HTTP_BACKOFF_FACTOR_ENV = "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"
+# No HTTP-level retry (``Backoff`` retries whole syncs) and 5 s per request: an unreachable server
+# costs one refused connection, a hung one at most 5 s per attempt.
+QUICK_HTTP = {HTTP_MAX_RETRIES_ENV: "0", HTTP_TIMEOUT_ENV: "5", HTTP_BACKOFF_FACTOR_ENV: "0"}
+
+
+@contextlib.contextmanager
+def quick_http(settings: dict[str, str] | None = None) -> Iterator[None]:
+    """Within the block, MLflow HTTP requests give up fast (unless the user set the variables)."""
+    added = []
+    for key, value in (settings or QUICK_HTTP).items():
+        if key not in os.environ:
+            os.environ[key] = value
+            added.append(key)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+@dataclasses.dataclass
+class Backoff:
+    """Exponential backoff: after the k-th consecutive failure, wait ``min(base_s·factor^(k-1), max_s)``."""
+
+    base_s: float = 1.0
+    factor: float = 2.0
+    max_s: float = 30.0
+    failures: int = 0
+    next_at: float = 0.0
+
+    def ready(self, now: float | None = None) -> bool:
+        """True when no failure is pending or its wait is over."""
+        return (time.monotonic() if now is None else now) >= self.next_at
+
+    def delay_s(self) -> float:
+        if self.failures == 0:
+            return 0.0
+        return min(self.base_s * self.factor ** (self.failures - 1), self.max_s)
+
+    def failed(self, now: float | None = None) -> float:
+        """Record a failure; returns the wait before the next attempt."""
+        self.failures += 1
+        self.next_at = (time.monotonic() if now is None else now) + self.delay_s()
+        return self.delay_s()
+
+    def reset(self) -> None:
+        self.failures, self.next_at = 0, 0.0
+
+
+_REASONS = (("Connection refused", "connection refused"), ("timed out", "timed out"),
+            ("Name or service not known", "unknown host"))
+
+
+def reason(err: BaseException, limit: int = 160) -> str:
+    """A short, one-line reason for a failed tracking call (MLflow's messages run to a paragraph)."""
+    text = str(err)
+    for marker, short in _REASONS:
+        if marker in text:
+            return short
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return first[:limit]

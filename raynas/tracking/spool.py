@@ -1,0 +1,148 @@
+"""What a tracker owes MLflow (``TrackingState``) and its write-ahead log on disk (``Spool``).
+
+The spool is a JSON-lines file, ``<spool_dir>/<spool_id>.jsonl``, one event a line:
+  * ``{"kind": "spec", …}``       first line: everything needed to create the run (``RunSpec``);
+  * ``{"kind": "run", "run_id"}`` once the server has created the run;
+  * ``{"kind": "candidate", "record": {…}}`` every candidate, in index order;
+  * ``{"kind": "end", …}``        the search's summary (``RunEnd``).
+Every candidate is written before it is sent, so a dead server, or a killed process, loses nothing:
+``raynas resume-tracking`` replays a spool (``load_state``). The tracker deletes its spool once the
+server holds everything. A torn last line (a crash mid-write) is ignored on load.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from raynas.runtime.records import CandidateRecord
+
+SPEC, RUN, CANDIDATE, END = "spec", "run", "candidate", "end"
+SPOOL_SUFFIX = ".jsonl"
+MAX, MIN = "max", "min"
+
+
+@dataclasses.dataclass
+class RunSpec:
+    """What creates the parent run of a search (all of it known before the first candidate)."""
+
+    spool_id: str
+    tracking_uri: str
+    experiment: str
+    artifact_location: str | None
+    run_name: str
+    tags: dict[str, str]
+    params: dict[str, str]
+    recipe_yaml: str
+    metric: str = "valid_acc"
+    mode: str = MAX
+    run_per_candidate: bool = False
+    plots: bool = True
+
+
+@dataclasses.dataclass
+class RunEnd:
+    """How a search ended: summary metrics, extra tags (best arch, cluster) and the run status."""
+
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    status: str
+
+
+@dataclasses.dataclass
+class TrackingState:
+    """Everything the MLflow run must end up holding. ``best_so_far[i]`` is the best ``spec.metric``
+    among candidates ``0..i`` (``None`` until one has it)."""
+
+    spec: RunSpec
+    run_id: str | None = None
+    records: list[CandidateRecord] = dataclasses.field(default_factory=list)
+    best_so_far: list[float | None] = dataclasses.field(default_factory=list)
+    end: RunEnd | None = None
+
+    def add(self, record: CandidateRecord) -> None:
+        if record.index != len(self.records):
+            raise ValueError(f"candidate {record.index} arrived out of order (expected {len(self.records)})")
+        best = self.best_so_far[-1] if self.best_so_far else None
+        score = record.metrics.get(self.spec.metric)
+        if score is not None and (best is None or (score > best if self.spec.mode == MAX else score < best)):
+            best = score
+        self.records.append(record)
+        self.best_so_far.append(best)
+
+
+class Spool:
+    """Append-only event log of one search's tracking (see the module docstring).
+
+    Holds no open file between writes (the tracker travels with the searcher Tune pickles): lines are
+    buffered and appended by ``flush()``, which the tracker calls before every send.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lines: list[str] = []
+
+    @classmethod
+    def create(cls, spool_dir: str | Path, spec: RunSpec) -> "Spool":
+        path = Path(spool_dir) / f"{spec.spool_id}{SPOOL_SUFFIX}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("", encoding="utf-8")
+        spool = cls(path)
+        spool._write({"kind": SPEC, **dataclasses.asdict(spec)}, flush=True)
+        return spool
+
+    def run(self, run_id: str) -> None:
+        self._write({"kind": RUN, "run_id": run_id}, flush=True)
+
+    def candidate(self, record: CandidateRecord) -> None:
+        """Buffered; ``flush()`` makes it durable."""
+        self._write({"kind": CANDIDATE, "record": dataclasses.asdict(record)})
+
+    def end(self, end: RunEnd) -> None:
+        self._write({"kind": END, **dataclasses.asdict(end)}, flush=True)
+
+    def flush(self) -> None:
+        if self._lines:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write("".join(self._lines))
+            self._lines = []
+
+    def remove(self) -> None:
+        self._lines = []
+        self.path.unlink(missing_ok=True)
+
+    def _write(self, event: dict[str, Any], flush: bool = False) -> None:
+        self._lines.append(json.dumps(event) + "\n")
+        if flush:
+            self.flush()
+
+
+def load_state(path: str | Path) -> TrackingState:
+    """Rebuild the ``TrackingState`` a spool file describes (``ValueError`` if it has no spec line)."""
+    state: TrackingState | None = None
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a torn last line
+        kind = event.pop("kind", None)
+        if kind == SPEC:
+            state = TrackingState(RunSpec(**event))
+        elif state is None:
+            raise ValueError(f"{path}: not a raynas spool (no spec line first)")
+        elif kind == RUN:
+            state.run_id = event["run_id"]
+        elif kind == CANDIDATE:
+            state.add(CandidateRecord(**event["record"]))
+        elif kind == END:
+            state.end = RunEnd(**event)
+    if state is None:
+        raise ValueError(f"{path}: not a raynas spool (empty)")
+    return state
+
+
+def spool_files(spool_dir: str | Path) -> list[Path]:
+    """The spools left in a directory, oldest first."""
+    d = Path(spool_dir)
+    return sorted(d.glob(f"*{SPOOL_SUFFIX}"), key=lambda p: p.stat().st_mtime) if d.is_dir() else []
