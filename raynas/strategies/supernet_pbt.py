@@ -95,6 +95,7 @@ def run_pbt(trial_config: dict[str, Any], pbt: PBTConfig, storage_path: str | Pa
 
     from raynas.supernet.trainable import read_checkpoint
 
+    history = _History()
     scheduler = PopulationBasedTraining(
         time_attr="training_iteration", perturbation_interval=pbt.perturbation_interval,
         hyperparam_mutations=_mutations(pbt), quantile_fraction=pbt.quantile_fraction,
@@ -106,13 +107,32 @@ def run_pbt(trial_config: dict[str, Any], pbt: PBTConfig, storage_path: str | Pa
                                     mode="max", reuse_actors=False,
                                     search_alg=BasicVariantGenerator(random_state=pbt.seed)),
         run_config=tune.RunConfig(name=name, storage_path=str(Path(storage_path).resolve()), verbose=0,
-                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS)))
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
+                                  callbacks=[history]))
     grid = tuner.fit()
     best = grid.get_best_result(metric=PBT_METRIC, mode="max", scope="last")
     with best.checkpoint.as_directory() as directory:
         weights, _ = read_checkpoint(directory)
-    histories = [r.metrics_dataframe.to_dict("records") if r.metrics_dataframe is not None else [] for r in grid]
+    histories = list(history.results.values())
     return PBTResult(weights, best.config, best.metrics, histories, count_exploits(Path(grid.experiment_path)))
+
+
+def _History():
+    """A Tune callback keeping every reported result per trial, in the driver (independent of
+    Tune's on-disk loggers)."""
+    from ray import tune
+
+    class History(tune.Callback):
+        def __init__(self) -> None:
+            self.results: dict[str, list[dict[str, Any]]] = {}
+
+        def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+            flat = {k: v for k, v in result.items() if isinstance(v, (int, float, str))}
+            flat.update({f"config/{k}/{kk}": vv for k, v in trial.config.items() if isinstance(v, dict)
+                         for kk, vv in v.items() if isinstance(vv, (int, float))})
+            self.results.setdefault(trial.trial_id, []).append(flat)
+
+    return History()
 
 
 def count_exploits(experiment_dir: Path) -> int:
