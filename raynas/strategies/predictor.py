@@ -10,18 +10,18 @@ predict their score with the surrogate, and propose the best unseen one. The sur
 """
 from __future__ import annotations
 
-import collections
 import dataclasses
 from typing import Any
 
 import numpy as np
 
 from raynas.recipes.typed import bounded
-from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, DedupMode, Observation, Proposal, Strategy
+from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, DedupMode, Observation, Proposal
+from raynas.strategies.rea import AgingEvolution
 
 
 @STRATEGIES.register("predictor_evolution")
-class PredictorEvolution(Strategy):
+class PredictorEvolution(AgingEvolution):
     """REA whose children are pre-screened by an online GBDT surrogate."""
 
     @dataclasses.dataclass
@@ -38,8 +38,6 @@ class PredictorEvolution(Strategy):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.population: collections.deque[Observation] = collections.deque()
-        self.num_proposed = 0
         self.model: Any = None
         self.fitted_on = 0
         self.predicted: dict[Any, float] = {}  # arch -> prediction made before it was evaluated
@@ -54,14 +52,6 @@ class PredictorEvolution(Strategy):
                                                max_depth=self.config.max_depth, random_state=0).fit(x, y)
         self.fitted_on = len(self.history)
 
-    def _tournament_child(self) -> Proposal:
-        pop = self.population
-        picks = self.rng.choice(len(pop), size=min(self.config.sample_size, len(pop)), replace=False)
-        parent = max((pop[int(i)] for i in picks), key=lambda o: o.score).proposal
-        child = self.space.mutate(parent.arch, self.rng)
-        return Proposal(child, parent=parent.arch, variation=self.space.describe_mutation(parent.arch, child),
-                        generation=parent.generation + 1)
-
     def _propose(self) -> Proposal:
         cfg = self.config
         self.num_proposed += 1
@@ -69,7 +59,7 @@ class PredictorEvolution(Strategy):
             return self.unseen(self.random_proposal)
         if self.model is None or len(self.history) - self.fitted_on >= cfg.refit_every:
             self._fit()
-        pool = [self._tournament_child() for _ in range(cfg.screen)]
+        pool = [self.mutant(self.tournament()) for _ in range(cfg.screen)]
         fresh = [p for p in pool if self.acceptable(p.arch)] or pool
         preds = self.model.predict(np.stack([self.space.encode(p.arch) for p in fresh]))
         best = int(np.argmax(preds))
@@ -77,9 +67,7 @@ class PredictorEvolution(Strategy):
         return fresh[best]
 
     def _observe(self, obs: Observation) -> None:
-        self.population.append(obs)
-        while len(self.population) > self.config.population_size:
-            self.population.popleft()
+        super()._observe(obs)
         pred = self.predicted.pop(obs.proposal.arch, None)
         if pred is not None:
             self.pairs.append((pred, obs.score))
@@ -94,10 +82,10 @@ class PredictorEvolution(Strategy):
         return out
 
     def _state(self) -> dict:
-        return {"population": list(self.population), "num_proposed": self.num_proposed, "model": self.model,
+        return {**super()._state(), "model": self.model,
                 "fitted_on": self.fitted_on, "predicted": dict(self.predicted), "pairs": list(self.pairs)}
 
     def _load_state(self, state: dict) -> None:
-        self.population = collections.deque(state["population"])
-        self.num_proposed, self.model, self.fitted_on = state["num_proposed"], state["model"], state["fitted_on"]
+        super()._load_state(state)
+        self.model, self.fitted_on = state["model"], state["fitted_on"]
         self.predicted, self.pairs = dict(state["predicted"]), list(state["pairs"])

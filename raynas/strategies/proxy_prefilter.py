@@ -10,7 +10,6 @@ second; a training run costs minutes); ``report()`` gives the number of proxy ev
 """
 from __future__ import annotations
 
-import collections
 import dataclasses
 from typing import Callable, Literal
 
@@ -18,11 +17,12 @@ import numpy as np
 
 from raynas.recipes.typed import bounded
 from raynas.space.base import Arch
-from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, DedupMode, Observation, Proposal, Strategy
+from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, DedupMode, Proposal
+from raynas.strategies.rea import AgingEvolution
 
 
 @STRATEGIES.register("proxy_prefilter")
-class ProxyPrefilter(Strategy):
+class ProxyPrefilter(AgingEvolution):
     """Proxy-screened proposals (see the module docstring)."""
 
     @dataclasses.dataclass
@@ -38,8 +38,6 @@ class ProxyPrefilter(Strategy):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.scorer: Callable[[Arch], float] | None = None  # injected; see the module docstring
-        self.population: collections.deque[Observation] = collections.deque()
-        self.num_proposed = 0
         self.cache: dict[str, float] = {}
 
     def score(self, arch: Arch) -> float:
@@ -53,12 +51,7 @@ class ProxyPrefilter(Strategy):
     def _candidate(self) -> Proposal:
         if self.num_proposed <= self.config.init_samples or not self.population:
             return self.random_proposal()
-        pop = self.population
-        picks = self.rng.choice(len(pop), size=min(self.config.sample_size, len(pop)), replace=False)
-        parent = max((pop[int(i)] for i in picks), key=lambda o: o.score).proposal
-        child = self.space.mutate(parent.arch, self.rng)
-        return Proposal(child, parent=parent.arch, variation=self.space.describe_mutation(parent.arch, child),
-                        generation=parent.generation + 1)
+        return self.mutant(self.tournament())
 
     def _propose(self) -> Proposal:
         self.num_proposed += 1
@@ -67,17 +60,12 @@ class ProxyPrefilter(Strategy):
         scores = [self.score(p.arch) for p in fresh]
         return fresh[int(np.argmax(scores))]
 
-    def _observe(self, obs: Observation) -> None:
-        self.population.append(obs)
-        while len(self.population) > self.config.population_size:
-            self.population.popleft()
-
     def report(self) -> dict[str, float]:
         return {**super().report(), "proxy_evaluations": float(len(self.cache))}
 
     def _state(self) -> dict:
-        return {"population": list(self.population), "num_proposed": self.num_proposed, "cache": dict(self.cache)}
+        return {**super()._state(), "cache": dict(self.cache)}
 
     def _load_state(self, state: dict) -> None:
-        self.population = collections.deque(state["population"])
-        self.num_proposed, self.cache = state["num_proposed"], dict(state["cache"])
+        super()._load_state(state)
+        self.cache = dict(state["cache"])

@@ -24,33 +24,24 @@ from raynas.recipes.typed import bounded
 from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, DedupMode, Observation, Proposal, Strategy
 
 
-@STRATEGIES.register("rea")
-class RegularizedEvolution(Strategy):
-    """Aging evolution with tournament selection; lineage (parent, mutation) is in every proposal."""
-
-    @dataclasses.dataclass
-    class Config:
-        population_size: int = bounded(30, gt=0)
-        sample_size: int = bounded(10, gt=0)
-        dedup: DedupMode = DEDUP_FUNCTION
-        max_retries: int = bounded(50, ge=0)
+class AgingEvolution(Strategy):
+    """What REA-style strategies share: an aging population of the ``population_size`` most recent
+    results, tournament selection over ``sample_size`` members, single mutations with lineage, and
+    the proposal counter. Subclasses' ``Config`` must have ``population_size`` and ``sample_size``;
+    subclasses extending ``_state`` call ``super()._state()``."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.population: collections.deque[Observation] = collections.deque()
         self.num_proposed = 0
 
-    def _propose(self) -> Proposal:
-        cfg = self.config
-        self.num_proposed += 1
-        if self.num_proposed <= cfg.population_size or not self.population:
-            return self.unseen(self.random_proposal)
-        k = min(cfg.sample_size, len(self.population))
-        picks = self.rng.choice(len(self.population), size=k, replace=False)
-        parent = max((self.population[int(i)] for i in picks), key=lambda o: o.score).proposal
-        return self.unseen(lambda: self._mutant(parent))
+    def tournament(self) -> Proposal:
+        """The best of ``sample_size`` members drawn uniformly without replacement."""
+        pop = self.population
+        picks = self.rng.choice(len(pop), size=min(self.config.sample_size, len(pop)), replace=False)
+        return max((pop[int(i)] for i in picks), key=lambda o: o.score).proposal
 
-    def _mutant(self, parent: Proposal) -> Proposal:
+    def mutant(self, parent: Proposal) -> Proposal:
         child = self.space.mutate(parent.arch, self.rng)
         return Proposal(child, parent=parent.arch, variation=self.space.describe_mutation(parent.arch, child),
                         generation=parent.generation + 1)
@@ -66,3 +57,22 @@ class RegularizedEvolution(Strategy):
     def _load_state(self, state: dict) -> None:
         self.population = collections.deque(state["population"])
         self.num_proposed = state["num_proposed"]
+
+
+@STRATEGIES.register("rea")
+class RegularizedEvolution(AgingEvolution):
+    """Aging evolution with tournament selection; lineage (parent, mutation) is in every proposal."""
+
+    @dataclasses.dataclass
+    class Config:
+        population_size: int = bounded(30, gt=0)
+        sample_size: int = bounded(10, gt=0)
+        dedup: DedupMode = DEDUP_FUNCTION
+        max_retries: int = bounded(50, ge=0)
+
+    def _propose(self) -> Proposal:
+        self.num_proposed += 1
+        if self.num_proposed <= self.config.population_size or not self.population:
+            return self.unseen(self.random_proposal)
+        parent = self.tournament()
+        return self.unseen(lambda: self.mutant(parent))
