@@ -1,0 +1,120 @@
+"""Where a pool's weights come from: weights factories ``(spec, splits) -> arrays`` (picklable values,
+run once, in the pool's start-up Ray task or in-process).
+
+  * ``TrainedWeights`` trains a fresh supernet with the other half of the stack
+    (``raynas.supernet.train.train_supernet`` and a registered sampling rule), optionally saving the
+    result as ``.npz``;
+  * ``StoredWeights`` reads weights saved before: an ``.npz`` file (``save_npz``), a checkpoint
+    directory holding one (``weights.npz`` preferred), or an MLflow artifact URI (``runs:/<id>/<path>``,
+    ``models:/…``, ``mlflow-artifacts:/…``, or any URI ``mlflow.artifacts.download_artifacts`` reads).
+Weights are always a dict of numpy arrays (``raynas.supernet.weights.to_numpy``): no pickles.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from raynas.serving.spec import ModelSpec, build_model
+
+NPZ_SUFFIX = ".npz"
+CHECKPOINT_WEIGHTS = ("weights.npz", "supernet.npz", "model.npz")
+URI_PREFIXES = ("runs:/", "models:/", "mlflow-artifacts:", "s3://", "gs://", "http://", "https://", "file://")
+
+
+def is_uri(source: str) -> bool:
+    return source.startswith(URI_PREFIXES)
+
+
+def weights_file(path: Path) -> Path:
+    """The ``.npz`` of ``path``: itself, or the weights file of a checkpoint directory."""
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise FileNotFoundError(f"supernet weights {path}: no such file or directory")
+    for name in CHECKPOINT_WEIGHTS:
+        if (path / name).is_file():
+            return path / name
+    found = sorted(path.rglob(f"*{NPZ_SUFFIX}"))
+    if len(found) != 1:
+        raise FileNotFoundError(f"supernet weights: expected one of {', '.join(CHECKPOINT_WEIGHTS)} or a single "
+                                f"{NPZ_SUFFIX} file in {path}, found {[str(p) for p in found[:5]]}")
+    return found[0]
+
+
+def read_weights(source: str) -> dict[str, np.ndarray]:
+    """Weights from a file, a checkpoint directory or an MLflow artifact URI (see the module docstring)."""
+    from raynas.supernet.weights import load_npz
+
+    if is_uri(source):
+        import mlflow.artifacts
+
+        with tempfile.TemporaryDirectory(prefix="raynas-weights-") as tmp:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=tmp)
+            return load_npz(weights_file(Path(local)))
+    return load_npz(weights_file(Path(source).expanduser()))
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredWeights:
+    """Factory: weights saved before (``source``: path, checkpoint directory or MLflow URI)."""
+
+    source: str
+
+    def __call__(self, spec: ModelSpec, splits: Any = None) -> dict[str, np.ndarray]:
+        return read_weights(self.source)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedWeights:
+    """Factory: train ``spec``'s supernet on ``splits`` with sampling rule ``sampling`` (its options in
+    ``sampling_config``) and ``raynas.supernet.train.TrainConfig(**train)``. With ``cache_path``, weights
+    already there are loaded instead (no training) and freshly trained ones are saved there."""
+
+    sampling: str
+    sampling_config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    train: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    cache_path: str | None = None
+
+    def key(self, spec: ModelSpec) -> str:
+        """A digest of everything that determines the trained weights (spec, rule, training, code version)."""
+        import hashlib
+        import json
+
+        from importlib import metadata
+
+        what = {"spec": dataclasses.asdict(spec), "sampling": self.sampling, "raynas": metadata.version("raynas"),
+                "sampling_config": dict(self.sampling_config), "train": dict(self.train)}
+        what["spec"].pop("eval_batch_size"), what["spec"].pop("device")  # do not change the weights
+        return hashlib.blake2b(json.dumps(what, sort_keys=True, default=str).encode(), digest_size=8).hexdigest()
+
+    def __call__(self, spec: ModelSpec, splits: Any) -> dict[str, np.ndarray]:
+        from raynas.supernet.weights import load_npz, save_npz
+
+        cached = Path(self.cache_path).expanduser() if self.cache_path else None
+        if cached is not None and cached.is_file():
+            return load_npz(cached)
+        arrays = self.train_now(spec, splits)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.tmp.npz")
+            save_npz(tmp, arrays)
+            os.replace(tmp, cached)  # atomic: a concurrent reader sees the whole file or none
+        return arrays
+
+    def train_now(self, spec: ModelSpec, splits: Any) -> dict[str, np.ndarray]:
+        """Train a fresh supernet (no cache)."""
+        from raynas.recipes.typed import from_dict
+        from raynas.supernet import build_sampler
+        from raynas.supernet.train import TrainConfig, train_supernet
+        from raynas.supernet.weights import to_numpy
+
+        space, model = build_model(spec)
+        rule = build_sampler(self.sampling, space, dict(self.sampling_config))
+        config = from_dict(TrainConfig, dict(self.train), "train")
+        train_supernet(model, rule, splits, config, eval_archs={})
+        return to_numpy(model)
