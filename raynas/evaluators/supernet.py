@@ -12,7 +12,9 @@ directory or an MLflow artifact URI) in one Ray task, and starts ``replicas`` se
     (``hit``/``miss`` of the pool's cache), ``replica`` (slot that computed it);
   * ``cost_s``: wall seconds of the pool request, shared equally by its archs (waiting for the pool
     to start — training — is not counted).
-``publish(arrays)`` hot-swaps the served weights; ``export_model(arch, out_dir)`` saves the
+With ``pbt`` set, the weights come from population-based training
+(``raynas.strategies.supernet_pbt``) run in the driver before the pool starts: the best member's
+weights are what the pool serves. ``publish(arrays)`` hot-swaps the served weights; ``export_model(arch, out_dir)`` saves the
 stand-alone subnet as an MLflow PyTorch model. Importing this module does not import torch.
 
 Resources: Tune's trial workers only wait on the pool, so give them little CPU
@@ -22,6 +24,8 @@ Resources: Tune's trial workers only wait on the pool, so give them little CPU
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import time
 import uuid
 from pathlib import Path
@@ -31,11 +35,13 @@ from raynas.errors import RaynasError, RecipeError
 from raynas.evaluators.base import EVALUATORS, TEST_ACC, VALID_ACC, Evaluator, Result
 from raynas.recipes.typed import bounded, from_dict, to_dict
 from raynas.serving.sources import is_uri
+from raynas.strategies.supernet_pbt import PBTConfig
 
 WEIGHTS_VERSION, EVAL_CACHE, REPLICA_TAG = "weights_version", "eval_cache", "replica"
 HIT, MISS = "hit", "miss"
 POOL_PREFIX = "raynas-supernet-"
 WEIGHTS_DIR = ".raynas/supernets"
+PBT_EVAL_ARCHS = 2  # seeded random subnets tracked (besides largest/smallest) in PBT's objective
 Scalar = bool | int | float | str
 
 
@@ -68,6 +74,7 @@ class SupernetEvaluator(Evaluator):
         cache_size: int = bounded(100_000, ge=0)
         max_retries: int = bounded(3, ge=0)
         pool_name: str | None = None  # share one pool (and its cache) between searches by name
+        pbt: PBTConfig | None = None  # train by population-based training; the best member is served
         device: Literal["auto", "cpu", "cuda"] = "auto"
 
         def validate(self, path: str) -> None:
@@ -128,11 +135,35 @@ class SupernetEvaluator(Evaluator):
         if cfg.weights:
             return StoredWeights(self._weights_source)
         train = {"num_threads": threads_for(cfg.train_num_cpus), **cfg.train}
+        if cfg.pbt is not None:
+            return StoredWeights(self._pbt_weights(train))
         factory = TrainedWeights(cfg.sampling, dict(cfg.sampling_config), train)
         if cfg.weights_dir is None:
             return factory
         path = Path(cfg.weights_dir).expanduser().resolve() / f"{factory.key(self.spec)}.npz"
         return dataclasses.replace(factory, cache_path=str(path))
+
+    def _pbt_weights(self, train: dict) -> str:
+        """Run PBT in this process (once per settings: kept in ``weights_dir``) and return the path of
+        the best member's weights, which the pool then loads and serves."""
+        from raynas.runtime.ray_session import ensure_ray
+        from raynas.strategies.supernet_pbt import run_pbt
+        from raynas.supernet.weights import save_npz
+
+        cfg = self.config
+        trial = {"space": self.space.name, "space_config": to_dict(self.space.config), "supernet": cfg.supernet,
+                 "supernet_config": dict(cfg.supernet_config), "sampling": cfg.sampling,
+                 "sampling_config": dict(cfg.sampling_config), "dataset": cfg.dataset,
+                 "dataset_config": dict(cfg.dataset_config), "train": train, "eval_random_archs": PBT_EVAL_ARCHS}
+        key = hashlib.blake2b(json.dumps([trial, to_dict(cfg.pbt)], sort_keys=True, default=str).encode(),
+                              digest_size=8).hexdigest()
+        path = Path(cfg.weights_dir or WEIGHTS_DIR).expanduser().resolve() / f"pbt-{key}.npz"
+        if not path.is_file():
+            ensure_ray()
+            result = run_pbt(trial, cfg.pbt, Path(WEIGHTS_DIR).resolve().parent / "tune", name=f"pbt-{key}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_npz(path, result.best_weights)
+        return str(path)
 
     def pool_config(self):
         from raynas.serving.router import PoolConfig

@@ -24,3 +24,24 @@ def test_pbt_exploits_and_returns_the_best_members_weights(ray_local, tmp_path):
     assert all(np.isfinite(a).all() for a in result.best_weights.values())
     lrs = {round(h[-1]["config/train/lr"], 8) for h in result.histories if "config/train/lr" in h[-1]}
     assert lrs and all(pbt.lr_min * 0.8 - 1e-9 <= lr <= pbt.lr_max * 1.2 + 1e-9 for lr in lrs)
+
+
+@pytest.mark.timeout(300)
+def test_supernet_evaluator_serves_the_best_pbt_member(ray_local, tmp_path):
+    from raynas.evaluators.supernet import SupernetEvaluator
+    from raynas.space.mbv3 import MBV3Space
+    from raynas.supernet.weights import load_npz
+
+    space = MBV3Space(MBV3Space.Config(**TINY_MBV3))
+    config = SupernetEvaluator.Config(
+        supernet="mbv3", dataset="digits", sampling="sandwich", weights_dir=str(tmp_path / "w"),
+        train={"epochs": 2, "batch_size": 128, "device": "cpu"}, replicas=1, num_cpus=0.5, train_num_cpus=0.5,
+        pbt=PBTConfig(population=2, perturbation_interval=1, quantile_fraction=0.5, cpus_per_member=0.5))
+    evaluator = SupernetEvaluator(space, config)
+    try:
+        results = evaluator.evaluate([space.largest(), space.smallest()])
+        (path,) = (tmp_path / "w").glob("pbt-*.npz")
+        assert {r.tags["weights_version"] for r in results} == {weights_version(load_npz(path))}
+        assert all(0 <= r.metrics["valid_acc"] <= 100 for r in results)
+    finally:
+        evaluator.close()
