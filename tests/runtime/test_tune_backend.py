@@ -33,3 +33,11 @@ def test_two_workers_batched(ray_local, nb201_path, tmp_path):
     assert summary.num_candidates == len(col.records) == 40 and summary.num_failed == 0
     assert {r.worker for r in col.records} == {0, 1}
     assert len({r.trial_id for r in col.records}) == 10
+
+
+@pytest.mark.parametrize("strategy", ["nsga2", "map_elites", "predictor_evolution"])
+def test_every_strategy_runs_on_tune_like_in_the_simulator(ray_local, nb201_path, tmp_path, strategy):
+    args = (f"strategy={{name: {strategy}}}", "evaluator.latency_device=pixel3", "budget.sim_seconds=1500")
+    tune_col, _ = run(nb201_path, tmp_path, "backend.name=tune", *args)
+    sim_col, _ = run(nb201_path, tmp_path, "backend.name=simulate", *args)
+    assert len(tune_col.records) >= 8 and sequence(tune_col) == sequence(sim_col)
