@@ -3,7 +3,9 @@
 On first use (or when the evaluator is pickled while Ray is up — which is how Tune ships it to
 trial workers, so every worker reaches the driver's pool) it creates the pool's router; the pool
 then trains the supernet (``sampling``, ``train``) or loads ``weights`` (an ``.npz``, a checkpoint
-directory or an MLflow artifact URI) in one Ray task, and starts ``replicas`` servers with
+directory or an MLflow artifact URI) in one Ray task — trained weights are kept as
+``weights_dir/<key>.npz`` (the key hashes everything that determines them) and reused by later runs
+and by ``export_model`` — and starts ``replicas`` servers with
 ``num_cpus``/``num_gpus`` each. ``evaluate`` asks the pool:
 
   * ``metrics``: ``valid_acc`` (percent, val split, after BN recalibration for the arch);
@@ -106,8 +108,6 @@ class SupernetEvaluator(Evaluator):
             raise RecipeError(f"{config_path}.supernet", f"{cfg.supernet!r} serves space {served!r}, "
                               f"not {space.name!r}")
         self.spec = self._spec()
-        weights = cfg.weights
-        self._weights_source = str(Path(weights).expanduser().resolve()) if weights and not is_uri(weights) else weights
         self.pool_name = cfg.pool_name or f"{POOL_PREFIX}{uuid.uuid4().hex[:12]}"
         self._pool = None
 
@@ -133,7 +133,7 @@ class SupernetEvaluator(Evaluator):
 
         cfg = self.config
         if cfg.weights:
-            return StoredWeights(self._weights_source)
+            return StoredWeights.at(cfg.weights)
         train = {"num_threads": threads_for(cfg.train_num_cpus), **cfg.train}
         if cfg.pbt is not None:
             return StoredWeights(self._pbt_weights(train))

@@ -39,7 +39,8 @@ class ServerPool:
                factory: WeightsFactory | None = None, name: str | None = None) -> "ServerPool":
         """A pool serving ``spec``. Weights: ``weights`` (arrays; the pool starts now) or ``factory``
         (``(spec, splits) -> arrays``, run as a Ray task when the pool is first used). With ``name``,
-        an existing pool of that name is returned instead (its spec and weights are kept)."""
+        an existing pool of that name is returned instead (its spec and factory are kept; ``weights``,
+        if given, are published to it)."""
         if weights is None and factory is None:
             raise ValueError("give the pool weights or a weights factory")
         options: dict[str, Any] = {"num_cpus": 0, "max_restarts": 0}

@@ -46,27 +46,39 @@ def weights_file(path: Path) -> Path:
     return found[0]
 
 
-def read_weights(source: str) -> dict[str, np.ndarray]:
-    """Weights from a file, a checkpoint directory or an MLflow artifact URI (see the module docstring)."""
+def read_weights(source: str, tracking_uri: str | None = None) -> dict[str, np.ndarray]:
+    """Weights from a file, a checkpoint directory or an MLflow artifact URI (see the module docstring);
+    ``runs:/``/``models:/`` URIs resolve against ``tracking_uri`` (default: MLflow's current one)."""
     from raynas.supernet.weights import load_npz
 
     if is_uri(source):
         import mlflow.artifacts
 
         with tempfile.TemporaryDirectory(prefix="raynas-weights-") as tmp:
-            local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=tmp)
+            local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=tmp, tracking_uri=tracking_uri)
             return load_npz(weights_file(Path(local)))
     return load_npz(weights_file(Path(source).expanduser()))
 
 
 @dataclasses.dataclass(frozen=True)
 class StoredWeights:
-    """Factory: weights saved before (``source``: path, checkpoint directory or MLflow URI)."""
+    """Factory: weights saved before (``source``: path, checkpoint directory or MLflow URI). Build it
+    with ``StoredWeights.at(source)`` in the driver: it pins the MLflow tracking URI there, since the
+    factory runs in another process."""
 
     source: str
+    tracking_uri: str | None = None
+
+    @classmethod
+    def at(cls, source: str) -> "StoredWeights":
+        if not is_uri(source):
+            return cls(str(Path(source).expanduser().resolve()))
+        import mlflow
+
+        return cls(source, mlflow.get_tracking_uri())
 
     def __call__(self, spec: ModelSpec, splits: Any = None) -> dict[str, np.ndarray]:
-        return read_weights(self.source)
+        return read_weights(self.source, self.tracking_uri)
 
 
 @dataclasses.dataclass(frozen=True)
