@@ -44,8 +44,6 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-DOC = ROOT / "docs" / "BENCHMARKS.md"
-DOC_TITLE = "# Benchmarks"
 SECTION = "## Supernet serving throughput (benchmarks/serving_throughput.py)"
 GOAL = 0.8
 WARMUP = 2
@@ -241,25 +239,6 @@ def section(args: argparse.Namespace, tp: dict, bc: dict, swap_s: float, wall_s:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str, path: Path = DOC) -> None:
-    """Replace (or append) this benchmark's section, leaving the rest of the file untouched; the file
-    is re-read immediately before writing, since other benchmarks edit it too."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    old = path.read_text() if path.exists() else ""
-    if not old.strip():
-        old = DOC_TITLE + "\n"
-    lines = old.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    block = text.rstrip("\n") + "\n"
-    if start is None:
-        new = old.rstrip("\n") + "\n\n" + block
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith(("## ", "# "))), len(lines))
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + block + ("\n" + tail if tail else "")
-    path.write_text(new)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--archs", type=int, default=40, help="subnets per timed pass (40)")
@@ -299,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     text = section(args, tp, bc, swap, time.perf_counter() - start)
     print("\n" + text)
     if args.write:
-        write_section(text)
+        from benchmarks.docs import DOC, write_section
+        write_section(SECTION, text)
         print(f"wrote the section to {DOC.relative_to(ROOT)}")
     return 0
 
