@@ -2,15 +2,14 @@
 in the manner of Syne Tune's simulator backend) and ``tune`` (a real Ray Tune ``Tuner``)."""
 from __future__ import annotations
 
-import contextlib
 import heapq
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 from ray.tune.search import Searcher
 
+from raynas.envdefaults import env_defaults
 from raynas.evaluators.base import Evaluator
 from raynas.runtime.driver import CANDIDATES, SearchDriver
 
@@ -60,7 +59,7 @@ def _trial_name(trial: Any) -> str:
 def run_tune(driver: SearchDriver, evaluator: Evaluator, *, name: str, workers: int,
              cpus_per_worker: float, gpus_per_worker: float, storage_path: str | None) -> None:
     """Run the search as a Ray Tune experiment: one trial per batch of candidates, actors reused."""
-    with _environ(TUNE_ENV):
+    with env_defaults(TUNE_ENV):
         _fit(driver, evaluator, name=name, workers=workers, cpus_per_worker=cpus_per_worker,
              gpus_per_worker=gpus_per_worker, storage_path=storage_path)
 
@@ -68,18 +67,6 @@ def run_tune(driver: SearchDriver, evaluator: Evaluator, *, name: str, workers: 
 # We log to MLflow ourselves and draw our own progress line: Tune's per-trial loggers and console
 # output are off for our experiments only (restored afterwards, so other Tune runs keep theirs).
 TUNE_ENV = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTPUT": "0"}
-
-
-@contextlib.contextmanager
-def _environ(values: dict[str, str]):
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update({k: v for k, v in values.items() if saved[k] is None})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
 
 
 def _fit(driver: SearchDriver, evaluator: Evaluator, *, name: str, workers: int,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import time
-from typing import Iterator
+
+from raynas.envdefaults import env_defaults
 
 HTTP_MAX_RETRIES_ENV = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
 HTTP_TIMEOUT_ENV = "MLFLOW_HTTP_REQUEST_TIMEOUT"
@@ -22,19 +22,9 @@ HTTP_BACKOFF_FACTOR_ENV = "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"
 QUICK_HTTP = {HTTP_MAX_RETRIES_ENV: "0", HTTP_TIMEOUT_ENV: "5", HTTP_BACKOFF_FACTOR_ENV: "0"}
 
 
-@contextlib.contextmanager
-def quick_http(settings: dict[str, str] | None = None) -> Iterator[None]:
+def quick_http(settings: dict[str, str] | None = None) -> contextlib.AbstractContextManager[None]:
     """Within the block, MLflow HTTP requests give up fast (unless the user set the variables)."""
-    added = []
-    for key, value in (settings or QUICK_HTTP).items():
-        if key not in os.environ:
-            os.environ[key] = value
-            added.append(key)
-    try:
-        yield
-    finally:
-        for key in added:
-            os.environ.pop(key, None)
+    return env_defaults(settings or QUICK_HTTP)
 
 
 @dataclasses.dataclass
