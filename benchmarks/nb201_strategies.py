@@ -5,9 +5,12 @@ and each strategy, over N seeds, measured uniformly from every search's candidat
   * test accuracy (200 epochs) of the arch picked by validation accuracy: mean ± std, and the
     reduction of regret to the optimum relative to random search;
   * hypervolume of the (validation accuracy, FLOPs) front, reference (0 %, 1.1 × max FLOPs);
-  * MAP-Elites grid coverage (FLOPs × pixel3 latency, 10 × 10 bins) and QD-score;
+  * MAP-Elites grid coverage (FLOPs × pixel3 latency, 10 × 10 bins, FLOPs binned over the dataset's range)
+    as a share of the cells any NB201 arch reaches, and QD-score (sum of the cells' best valid accuracy);
+    MAP-Elites is given the same grid;
   * functional duplicates evaluated (what dedup saves);
-  * on CIFAR-10 with a 300-evaluation budget: evaluations until the picked arch reaches 94.0 % test.
+  * on CIFAR-10, from one 1,000-evaluation search per seed: evaluations until the picked arch reaches
+    94.0 % test (within the first 300), and coverage / QD-score after 100, 300 and 1,000 evaluations.
 Run:  .venv/bin/python -m benchmarks.nb201_strategies --seeds 30 [--write]   (from the repo root)
 """
 from __future__ import annotations
@@ -19,10 +22,12 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
-from raynas.evaluators.tabular import budget_for
+from raynas.evaluators.nb201_table import load_table
+from raynas.evaluators.tabular import PREFIX, budget_for
 from raynas.recipes import parse_recipe
 from raynas.runtime import build_search
 from raynas.strategies.map_elites import Descriptor
@@ -35,17 +40,100 @@ STRATEGIES = {
     "nsga2": {"name": "nsga2"},
     "map_elites": {"name": "map_elites"},
     "predictor_evolution": {"name": "predictor_evolution"},
+    "proxy_prefilter": {"name": "proxy_prefilter"},
 }
+PROXY = "naswot"  # proxy_prefilter's default proxy
+CACHE = Path(__file__).resolve().parents[1] / ".raynas" / "bench-cache"
+CHECKED_ARCHS = 5  # archs whose cached proxy score is compared with a live computation
 OPTIMUM = {"cifar10": 94.3733, "cifar100": 73.5133, "ImageNet16-120": 47.3111}
 TARGET, TARGET_BUDGET = 94.0, 300
-GRID = [Descriptor("flops_m", 0.0, 230.0, 10), Descriptor("latency_ms", 0.0, 40.0, 10)]
+LONG_BUDGET, COVERAGE_AT = 1000, (100, 300, 1000)
+LATENCY_DEVICE, LATENCY_MAX_MS, BINS = "pixel3", 40.0, 10
 SECTION = "## All strategies on NAS-Bench-201 (benchmarks/nb201_strategies.py)"
+
+
+def max_flops(dataset: str) -> float:
+    return float(load_table().column(f"{PREFIX[dataset]}_flops_m").max())
+
+
+def grid(dataset: str) -> list[Descriptor]:
+    """FLOPs × latency bins; FLOPs over [0, 1.05 × the dataset's largest arch]."""
+    return [Descriptor("flops_m", 0.0, round(1.05 * max_flops(dataset), 1), BINS),
+            Descriptor("latency_ms", 0.0, LATENCY_MAX_MS, BINS)]
+
+
+def cells_of(dataset: str, flops, latency) -> set[tuple[int, int]]:
+    fl, lat = grid(dataset)
+    return {(fl.bin(f), lat.bin(t)) for f, t in zip(flops, latency)}
+
+
+def reachable_cells(dataset: str) -> int:
+    """Grid cells that at least one of the 15,625 NB201 archs falls in (the coverage denominator)."""
+    table = load_table()
+    return len(cells_of(dataset, table.column(f"{PREFIX[dataset]}_flops_m"), table.column(f"lat_{LATENCY_DEVICE}")))
+
+
+def strategy_config(name: str, dataset: str) -> dict:
+    """The recipe default, except that MAP-Elites illuminates the grid the benchmark measures."""
+    if name != "map_elites":
+        return STRATEGIES[name]
+    return {**STRATEGIES[name], "descriptors": [vars(d) for d in grid(dataset)]}
+
+
+# --- the zero-cost proxy, precomputed -------------------------------------------------------------
+# proxy_prefilter scores ~10 candidates per proposal with NASWOT on a real untrained network (~33 ms
+# each): ~1,000 proxy runs per search, too slow for 90 searches x 5 seeds. The proxy is deterministic
+# per arch (fixed init seed and batch), so it is computed once for all 15,625 archs (cached on disk) and
+# the strategy's scorer looks it up: the same values the live scorer gives (checked on a few archs).
+def proxy_path() -> Path:
+    from raynas.evaluators.zero_cost import ZeroCostEvaluator
+
+    return CACHE / f"nb201-{PROXY}-v{ZeroCostEvaluator.version}.npy"
+
+
+def proxy_rows(rows: list[int]) -> list[float]:
+    from raynas.runtime.search import proxy_scorer
+    from raynas.space.nb201 import NB201Space
+
+    space, table = NB201Space(), load_table()
+    scorer = proxy_scorer(space, PROXY)
+    return [scorer(space.from_str(table.arch_strs[r])) for r in rows]
+
+
+def proxy_table(pool, workers: int) -> np.ndarray:
+    """The proxy of every table row (computed with ``pool`` on first use, then read from the cache)."""
+    path = proxy_path()
+    if not path.exists():
+        t0 = time.time()
+        chunks = np.array_split(np.arange(len(load_table().arch_strs)), 16 * workers)
+        values = np.concatenate([f.result() for f in [pool.submit(proxy_rows, c.tolist()) for c in chunks]])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, values)
+        print(f"{PROXY} of all {len(values):,} archs: {time.time() - t0:.0f} s (cached in {path})", file=sys.stderr)
+    values = np.load(path)
+    check = np.random.default_rng(0).choice(len(values), CHECKED_ARCHS, replace=False).tolist()
+    if not np.allclose(values[check], proxy_rows(check)):
+        raise RuntimeError(f"{path} disagrees with the live {PROXY}: delete it and rerun")
+    return values
+
+
+def table_scorer(values: np.ndarray):
+    table = load_table()
+    return lambda arch: float(values[table.row(arch)])
+
+
+PROXY_VALUES: np.ndarray | None = None  # set in each worker process by ``init_worker``
+
+
+def init_worker() -> None:
+    global PROXY_VALUES
+    PROXY_VALUES = np.load(proxy_path())
 
 
 def run(strategy: dict, dataset: str, seed: int, budget: dict):
     recipe = parse_recipe({
         "name": "bench", "seed": seed, "space": {"name": "nb201"},
-        "evaluator": {"name": "tabular", "dataset": dataset, "fidelity": 12, "latency_device": "pixel3"},
+        "evaluator": {"name": "tabular", "dataset": dataset, "fidelity": 12, "latency_device": LATENCY_DEVICE},
         "strategy": strategy, "budget": budget, "backend": {"name": "simulate", "workers": 1}})
     records = []
 
@@ -54,20 +142,29 @@ def run(strategy: dict, dataset: str, seed: int, budget: dict):
         def on_candidate(self, rec): records.append(rec)
         def on_end(self, summary): pass
 
-    summary = build_search(recipe, [Keep()]).run()
+    search = build_search(recipe, [Keep()])
+    if hasattr(search.strategy, "scorer"):
+        assert search.strategy.config.proxy == PROXY, "the cached proxy table holds only " + PROXY
+        search.strategy.scorer = table_scorer(PROXY_VALUES if PROXY_VALUES is not None else np.load(proxy_path()))
+    summary = search.run()
     return summary, records
+
+
+def illumination(records, dataset: str) -> dict[str, float]:
+    """Coverage (share of the reachable cells holding an evaluated arch) and QD-score."""
+    cells: dict[tuple[int, int], float] = {}
+    axes = grid(dataset)
+    for r in records:
+        cell = tuple(d.bin(r.metrics[d.metric]) for d in axes)
+        cells[cell] = max(cells.get(cell, 0.0), r.metrics["valid_acc"])
+    return {"coverage": len(cells) / reachable_cells(dataset), "qd": sum(cells.values())}
 
 
 def front_metrics(records, dataset: str) -> dict[str, float]:
     pts = np.array([[r.metrics["valid_acc"], -r.metrics["flops_m"]] for r in records])
-    max_flops = 220.2 if dataset != "ImageNet16-120" else 55.1
-    hv = hypervolume_2d(pts, np.array([0.0, -1.1 * max_flops]))
-    cells: dict[tuple[int, int], float] = {}
-    for r in records:
-        cell = tuple(d.bin(r.metrics[d.metric]) for d in GRID)
-        cells[cell] = max(cells.get(cell, 0.0), r.metrics["valid_acc"])
+    hv = hypervolume_2d(pts, np.array([0.0, -1.1 * max_flops(dataset)]))
     dup = len(records) - len({r.canonical for r in records})
-    return {"hv": hv, "coverage": len(cells) / 100, "qd": sum(cells.values()), "dups": dup}
+    return {"hv": hv, **illumination(records, dataset), "dups": dup}
 
 
 def evals_to_target(records) -> int | None:
@@ -81,12 +178,17 @@ def evals_to_target(records) -> int | None:
 
 
 def one_search(name: str, dataset: str, seed: int) -> dict[str, float]:
-    summary, recs = run(STRATEGIES[name], dataset, seed, {"sim_seconds": budget_for(dataset)})
+    summary, recs = run(strategy_config(name, dataset), dataset, seed, {"sim_seconds": budget_for(dataset)})
     return {"test": summary.best.hidden["test_acc"], "n": len(recs), **front_metrics(recs, dataset)}
 
 
-def one_target_run(name: str, seed: int) -> int | None:
-    return evals_to_target(run(STRATEGIES[name], "cifar10", seed, {"max_candidates": TARGET_BUDGET})[1])
+def one_long_run(name: str, seed: int) -> dict:
+    """A 1,000-evaluation CIFAR-10 search: evaluations to the target (first 300) and the illumination
+    after each of ``COVERAGE_AT`` evaluations (a prefix of the search = a search with that budget)."""
+    dataset = "cifar10"
+    recs = run(strategy_config(name, dataset), dataset, seed, {"max_candidates": LONG_BUDGET})[1]
+    return {"target": evals_to_target(recs[:TARGET_BUDGET]),
+            "illumination": {n: illumination(recs[:n], dataset) for n in COVERAGE_AT}}
 
 
 def measure(pool, dataset: str, seeds: int) -> dict[str, dict[str, list[float]]]:
@@ -98,9 +200,22 @@ def measure(pool, dataset: str, seeds: int) -> dict[str, dict[str, list[float]]]
     return out
 
 
-def target_counts(pool, seeds: int) -> dict[str, list[int | None]]:
-    futures = {name: [pool.submit(one_target_run, name, s) for s in range(seeds)] for name in STRATEGIES}
+def long_runs(pool, seeds: int) -> dict[str, list[dict]]:
+    futures = {name: [pool.submit(one_long_run, name, s) for s in range(seeds)] for name in STRATEGIES}
     return {name: [f.result() for f in futs] for name, futs in futures.items()}
+
+
+def coverage_table(long: dict[str, list[dict]]) -> list[str]:
+    head = " | ".join(f"coverage @{n} | QD @{n}" for n in COVERAGE_AT)
+    lines = [f"### Illumination vs evaluations (cifar10, {reachable_cells('cifar10')} reachable cells of "
+             f"{BINS * BINS})", "", f"| strategy | {head} |", "|---|" + "---|" * (2 * len(COVERAGE_AT))]
+    for name, runs in long.items():
+        cols = []
+        for n in COVERAGE_AT:
+            ill = [r["illumination"][n] for r in runs]
+            cols += [ms([i["coverage"] for i in ill]), f"{statistics.fmean(i['qd'] for i in ill):.0f}"]
+        lines.append(f"| {name} | " + " | ".join(cols) + " |")
+    return lines + [""]
 
 
 def ms(values) -> str:
@@ -109,7 +224,9 @@ def ms(values) -> str:
 
 def table(dataset: str, res, targets) -> list[str]:
     rand_regret = OPTIMUM[dataset] - statistics.fmean(res["random"]["test"])
-    lines = [f"### {dataset} (budget {budget_for(dataset):,.0f} simulated s)", "",
+    lines = [f"### {dataset} (budget {budget_for(dataset):,.0f} simulated s; grid: FLOPs 0–"
+             f"{grid(dataset)[0].high} M × pixel3 latency 0–{LATENCY_MAX_MS:.0f} ms, {reachable_cells(dataset)} "
+             f"reachable cells)", "",
              "| strategy | evals | test acc (picked by valid) | regret cut vs random | HV (acc × FLOPs) "
              "| grid coverage | QD-score | functional dups | evals to 94.0 (median; reached) |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -134,13 +251,18 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     t0 = time.time()
     with ProcessPoolExecutor(args.workers) as pool:
-        targets = target_counts(pool, args.seeds)
+        proxy_table(pool, args.workers)
+    with ProcessPoolExecutor(args.workers, initializer=init_worker) as pool:
+        long = long_runs(pool, args.seeds)
         results = {d: measure(pool, d, args.seeds) for d in args.datasets.split(",")}
+    targets = {name: [r["target"] for r in runs] for name, runs in long.items()}
     lines = [SECTION, "", f"`{' '.join(['benchmarks/nb201_strategies.py', *sys.argv[1:]])}` — {args.seeds} seeds, "
              f"{time.strftime('%Y-%m-%d')}, {platform.machine()} ({platform.python_version()}); strategies at their "
-             "recipe defaults; test accuracy is never seen by a strategy.", ""]
+             "recipe defaults (MAP-Elites illuminates the grid measured below); test accuracy is never seen by a "
+             "strategy. Coverage = share of the grid cells that some NB201 arch reaches.", ""]
     for dataset, res in results.items():
         lines += table(dataset, res, targets)
+    lines += coverage_table(long)
     lines.append(f"Wall time of the whole benchmark: {time.time() - t0:.0f} s.")
     text = "\n".join(lines)
     print(text)

@@ -128,23 +128,26 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, step: Step,
 def train_epoch(model: nn.Module, batches: Iterable[Any], rule: SamplingRule, optimizer: torch.optim.Optimizer,
                 config: TrainConfig, first_step: int, total_steps: int) -> dict[str, float]:
     """One pass over ``batches``; returns ``train_loss``, ``train_acc`` (of each step's first arch),
-    ``lr`` (last used) and ``steps``."""
+    ``lr`` (last used), ``steps`` and ``subnet_passes`` (forward/backward passes, i.e. the compute spent:
+    a sandwich step with two random subnets makes four)."""
     device = next(model.parameters()).device
     model.train()
-    loss_sum, correct, seen, step_i, lr = 0.0, 0, 0, first_step, config.lr
+    loss_sum, correct, seen, step_i, lr, passes = 0.0, 0, 0, first_step, config.lr, 0
     for x, y in batches:
         x, y = x.to(device), y.to(device)
         lr = lr_at(config, step_i, total_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
-        loss, ok = train_step(model, x, y, rule.next_step(), config)
+        step = rule.next_step()
+        loss, ok = train_step(model, x, y, step, config)
+        passes += len(step.archs)
         if config.grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         loss_sum, correct, seen, step_i = loss_sum + loss * len(y), correct + ok, seen + len(y), step_i + 1
     return {"train_loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen), "lr": lr,
-            "steps": step_i - first_step}
+            "steps": step_i - first_step, "subnet_passes": passes}
 
 
 @torch.no_grad()

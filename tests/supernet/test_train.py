@@ -25,6 +25,7 @@ def test_tiny_sandwich_run_on_digits_beats_chance(tiny_space, digits):
     assert last["val_acc_largest"] > 5 * CHANCE and last["val_acc_smallest"] > 4 * CHANCE, last
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert last["lr"] < config.lr and last["steps"] == len(digits.train) // config.batch_size
+    assert last["subnet_passes"] == 3 * last["steps"]  # largest + smallest + 1 random per step
 
 
 def test_uniform_rule_trains_the_nb201_supernet(digits):
