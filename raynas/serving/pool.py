@@ -5,7 +5,8 @@ it (or an evaluator holding it) to Tune's trial workers with ``tune.with_paramet
 reaches the same replicas, the same evaluation cache and the same weights version. A pool created
 with a ``name`` is a named (not detached) Ray actor: ``create`` with the same name from anywhere in
 the Ray session returns the existing pool, so several searches can share one pool and its cache.
-The pool lives as long as the process that created its router (Ray's ownership rule).
+The pool lives as long as the process that created its router (Ray's ownership rule); the weights it
+serves are owned by the router, so they outlive whoever published them.
 
 Contract:
   * ``evaluate(archs)`` blocks until the pool is ready (the first call may wait for training) and

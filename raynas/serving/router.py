@@ -14,7 +14,8 @@ Contract:
     and each chunk goes to the least-loaded replica (fewest archs in flight; ties: least recently used).
   * ``publish(box, version)`` hot-swaps weights: the router's version changes at once (later requests
     look up and are stamped with the new version), every replica gets ``load`` after the requests
-    already submitted to it, so those finish on the old weights.
+    already submitted to it, so those finish on the old weights. The router re-puts published weights
+    (it owns every weights object it serves), so they outlive the process that published them.
   * A request whose replica dies (``RayActorError``) restarts that replica — a new actor loading the
     *current* weights ref — and is retried on the least-loaded replica, at most ``max_retries`` times;
     then ``PoolError``.
@@ -218,6 +219,7 @@ class PoolRouter:
     # --- weights -----------------------------------------------------------------------------
     async def publish(self, box: list[Any], version: str) -> str:
         """Serve the weights in ``box`` (a one-element list holding their ref) from now on."""
+        box = await self._own(box)
         if self._start_task is None:
             self.weights, self.version = list(box), version
             return await self.ready()
@@ -234,6 +236,12 @@ class PoolRouter:
                 raise PoolError(f"replica {rep.slot} loaded version {got}, expected {version}")
         self.published += 1
         return version
+
+    @staticmethod
+    async def _own(box: list[Any]) -> list[Any]:
+        """The router's own copy of published weights: an object dies with the process that ``ray.put``
+        it, and a replica restarted after the publisher exited could not load it any more."""
+        return [ray.put(await box[0])]
 
     async def weights_box(self) -> list[Any]:
         """The current weights ref, boxed."""

@@ -2,7 +2,8 @@
 
 Checks: served accuracies equal in-process ``evaluate_subnet`` (same weights, same calibration batches);
 the evaluation cache (functional twins hit, a new version misses); hot swap; a replica killed while a
-request is on it is restarted and the request answered; the pool handle works inside Ray tasks."""
+request is on it is restarted and the request answered, also after the process that published the
+weights has exited; the pool handle works inside Ray tasks."""
 from __future__ import annotations
 
 import time
@@ -111,6 +112,32 @@ def test_killed_replica_is_restarted_and_its_requests_answered(pool, fresh):
     assert pool.stats()["restarts"] == restarts + 1
     assert pool.replica_handles()[0] != victim
     assert ray.get(pool.replica_handles()[0].version.remote()) == pool.version()  # reloaded the weights
+
+
+def test_weights_outlive_the_process_that_published_them(pool, trained, fresh):
+    """A replica restarted after its publisher exited still loads the served weights: the router keeps
+    its own copy (a ``ray.put`` object dies with its owner)."""
+    import ray
+
+    _, arrays = trained
+    space = SPEC.build_space()
+
+    @ray.remote(num_cpus=0)
+    class Publisher:
+        def publish(self, p, weights):
+            return p.publish(weights)
+
+    publisher = Publisher.remote()
+    new = ray.get(publisher.publish.remote(pool, perturbed(arrays)))
+    ray.kill(publisher)
+    try:
+        for handle in pool.replica_handles():
+            ray.kill(handle)
+        replies = pool.evaluate(items(space, fresh.take(4)))
+        assert {r[VERSION] for r in replies} == {new}
+        assert [ray.get(h.version.remote()) for h in pool.replica_handles()] == [new, new]
+    finally:
+        pool.publish(arrays)
 
 
 def test_pool_handle_works_inside_ray_tasks(pool, fresh):

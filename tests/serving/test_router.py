@@ -67,6 +67,10 @@ class FakeRouter(PoolRouter):
     def _kill(handle) -> None:
         handle.dead = True
 
+    @staticmethod
+    async def _own(box):
+        return list(box)
+
 
 def items(*names):
     return [(n, f"canon-{n}") for n in names]
