@@ -22,11 +22,14 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no live progress line")
 
 
-@command("validate", "check a recipe and print it resolved", _validate_args)
+@command("validate", "check a recipe (fields, then its components: data, devices, LUTs) and print it resolved",
+         _validate_args)
 def cmd_validate(args: argparse.Namespace) -> int:
     from raynas.recipes import dump_recipe, load_recipe
+    from raynas.runtime import build_search
 
     recipe = load_recipe(args.recipe, args.overrides)
+    build_search(recipe)  # builds the space, evaluator, strategy and constraints' cost models; starts nothing
     print(f"# {args.recipe}: valid")
     print(dump_recipe(recipe), end="")
     return 0

@@ -63,10 +63,7 @@ class CostEvaluator(Evaluator):
             from raynas.evaluators.nb201_table import load_table
 
             table = load_table(cfg.data_path)
-            column = f"lat_{cfg.latency_device}"
-            if column not in table.columns:
-                raise RecipeError(f"{path}.latency_device", f"unknown device {cfg.latency_device!r}")
-            values = table.column(column)
+            values = table.latency(cfg.latency_device, f"{path}.latency_device")
             return lambda arch: float(values[table.row(arch)])
         if cfg.lut_path is None:
             raise RecipeError(f"{path}.lut_path", "a latency LUT is needed for this space "

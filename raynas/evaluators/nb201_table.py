@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from raynas.errors import RaynasError
+from raynas.errors import RaynasError, RecipeError
 from raynas.space.nb201 import EDGES, OPS, NB201Space
 
 TABLE_FILE = "nb201.csv.gz"
 ENV_PATH = "RAYNAS_NB201_PATH"
 SHARED_SUBDIR = Path("shared") / "data" / "nb201"
 NUM_ARCHS = len(OPS) ** len(EDGES)
+LATENCY_PREFIX = "lat_"
 
 
 class NB201TableMissing(RaynasError):
@@ -91,6 +92,17 @@ class NB201Table:
         if len(rows) != 1:
             raise IndexError(f"no NB201 arch with index {index}")
         return self.arch_strs[int(rows[0])]
+
+    def devices(self) -> list[str]:
+        """The devices with a latency column (``lat_<device>``)."""
+        return sorted(c[len(LATENCY_PREFIX):] for c in self.columns if c.startswith(LATENCY_PREFIX))
+
+    def latency(self, device: str, field: str = "latency_device") -> np.ndarray:
+        """Latency (ms) per row on ``device``; an unknown device is a ``RecipeError`` at ``field``."""
+        name = LATENCY_PREFIX + device
+        if name not in self.columns:
+            raise RecipeError(field, f"unknown device {device!r}; known: {', '.join(self.devices())}")
+        return self.columns[name]
 
     def column(self, name: str) -> np.ndarray:
         if name not in self.columns:

@@ -78,12 +78,7 @@ class TabularNB201(Evaluator):
         self._params = table.column(f"{p}_params_mb")
         self._latency = None
         if cfg.latency_device:
-            name = f"lat_{cfg.latency_device}"
-            if name not in table.columns:
-                devices = sorted(c[4:] for c in table.columns if c.startswith("lat_"))
-                raise RecipeError(f"{config_path}.latency_device",
-                                  f"unknown device {cfg.latency_device!r}; known: {', '.join(devices)}")
-            self._latency = table.column(name)
+            self._latency = table.latency(cfg.latency_device, f"{config_path}.latency_device")
         epoch_s = EPOCH_SECONDS[cfg.dataset] * (FIXED_SHARE + (1 - FIXED_SHARE) * self._flops / self._flops.mean())
         self._cost = cfg.fidelity * epoch_s
 

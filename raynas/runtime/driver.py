@@ -10,7 +10,7 @@ budget is dropped (the strategy is told it failed) and not recorded.
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ray.tune.search import Searcher
 
@@ -27,7 +27,8 @@ class SearchDriver(Searcher):
     def __init__(self, strategy: Strategy, *, sim_budget_s: float | None, max_candidates: int | None,
                  workers: int = 1, candidates_per_trial: int = 1,
                  listeners: Sequence[SearchListener] = (), reference: dict | None = None,
-                 constraints: Sequence[Constraint] = ()) -> None:
+                 constraints: Sequence[Constraint] = (),
+                 extra_metrics: Callable[[Any], dict[str, float]] | None = None) -> None:
         super().__init__(metric=strategy.metric, mode=strategy.mode)
         self.strategy = strategy
         self.space = strategy.space
@@ -37,6 +38,7 @@ class SearchDriver(Searcher):
         self.workers = VirtualWorkers(workers)
         self.listeners = list(listeners)
         self.constraints = list(constraints)
+        self.extra_metrics = extra_metrics  # arch -> metrics added to every record (per-device latency)
         self.pending: dict[str, list[dict[str, Any]]] = {}
         self.num_issued = 0
         self.summary = SearchSummary(reference=dict(reference or {}))
@@ -103,13 +105,14 @@ class SearchDriver(Searcher):
     # --- events ------------------------------------------------------------------------------
     def _record(self, trial_id: str, worker: int, cand: dict, res: Result, start: float, end: float) -> None:
         arch = self.space.from_str(cand["arch"])
+        metrics = {**(self.extra_metrics(arch) if self.extra_metrics else {}), **res.metrics}
         rec = CandidateRecord(
             index=self.summary.num_candidates, trial_id=trial_id, candidate_id=cand["id"],
             arch=cand["arch"], canonical=self.space.canonical(arch), parent=cand.get("parent"),
             variation=cand.get("variation"), generation=int(cand.get("generation", 0)),
-            metrics=dict(res.metrics), hidden=dict(res.hidden), cost_s=res.cost_s, sim_start_s=start,
+            metrics=metrics, hidden=dict(res.hidden), cost_s=res.cost_s, sim_start_s=start,
             sim_end_s=end, wall_s=time.perf_counter() - self._t0, worker=worker, evaluator=res.evaluator,
-            tags=dict(res.tags), feasible=satisfied(self.constraints, res.metrics))
+            tags=dict(res.tags), feasible=satisfied(self.constraints, metrics))
         self.summary.num_candidates += 1
         self.summary.sim_time_s = max(self.summary.sim_time_s, end)
         if self._better(rec, self.summary.best):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from raynas.evaluators.base import Evaluator
 from raynas.evaluators.cost import CostEvaluator
@@ -13,7 +13,7 @@ from raynas.runtime.ray_session import ensure_ray
 from raynas.runtime.records import SearchListener, SearchSummary
 from raynas.space.base import SearchSpace
 from raynas.strategies.base import Strategy
-from raynas.strategies.constraints import feasibility
+from raynas.strategies.constraints import LATENCY_METRIC, device_metric, feasibility
 
 
 @dataclasses.dataclass
@@ -47,12 +47,32 @@ class Search:
         return summary
 
 
-def cost_model(space: SearchSpace, recipe: Recipe) -> CostEvaluator:
-    """The cost evaluator matching the recipe's evaluator (same dataset, latency device, data path)."""
+def cost_model(space: SearchSpace, recipe: Recipe, config_path: str = "evaluator", **overrides: Any) -> CostEvaluator:
+    """The cost evaluator matching the recipe's evaluator (same dataset, latency device, data path),
+    with ``overrides`` of its config fields."""
     ev = recipe.evaluator.config
     fields = {f.name for f in dataclasses.fields(CostEvaluator.Config)}
     shared = {k: getattr(ev, k) for k in fields if hasattr(ev, k)}
-    return CostEvaluator(space, CostEvaluator.Config(**shared))
+    return CostEvaluator(space, CostEvaluator.Config(**{**shared, **overrides}), config_path=config_path)
+
+
+def device_costs(space: SearchSpace, recipe: Recipe) -> Callable[[Any], dict[str, float]] | None:
+    """``arch -> {"latency_ms.<device>": ms}`` for every device a recipe constraint names (None when
+    none does); an unknown device or a missing LUT is a ``RecipeError`` naming the constraint."""
+    models: dict[str, CostEvaluator] = {}
+    for i, c in enumerate(recipe.constraints):
+        if c.latency_device is not None and c.latency_device not in models:
+            models[c.latency_device] = cost_model(space, recipe, f"constraints[{i}]", latency_device=c.latency_device,
+                                                  lut_path=c.lut_path)
+    if not models:
+        return None
+    return lambda arch: {device_metric(LATENCY_METRIC, d): m.costs(arch)[LATENCY_METRIC] for d, m in models.items()}
+
+
+def constraint_costs(space: SearchSpace, recipe: Recipe) -> Callable[[Any], dict[str, float]]:
+    """Every cost a constraint may read: the evaluator's cost model plus the per-device latencies."""
+    base, devices = cost_model(space, recipe).costs, device_costs(space, recipe)
+    return base if devices is None else (lambda arch: {**base(arch), **devices(arch)})
 
 
 def proxy_scorer(space: SearchSpace, proxy: str):
@@ -68,12 +88,12 @@ def build_search(recipe: Recipe, listeners: Sequence[SearchListener] = ()) -> Se
     evaluator = recipe.evaluator.impl(space, recipe.evaluator.config)
     strategy = recipe.strategy.impl(space, recipe.strategy.config, seed=recipe.seed)
     if recipe.constraints:
-        strategy.feasible = feasibility(recipe.constraints, cost_model(space, recipe).costs)
+        strategy.feasible = feasibility(recipe.constraints, constraint_costs(space, recipe))
     if hasattr(strategy, "scorer"):
         strategy.scorer = proxy_scorer(space, strategy.config.proxy)
     driver = SearchDriver(strategy, sim_budget_s=recipe.budget.sim_seconds,
                           max_candidates=recipe.budget.max_candidates, workers=recipe.backend.workers,
                           candidates_per_trial=recipe.backend.candidates_per_trial,
                           listeners=listeners, reference=evaluator.reference(),
-                          constraints=recipe.constraints)
+                          constraints=recipe.constraints, extra_metrics=device_costs(space, recipe))
     return Search(recipe, space, evaluator, strategy, driver)

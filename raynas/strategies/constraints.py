@@ -1,5 +1,10 @@
-"""Recipe constraints on cost metrics (``latency_ms <= 5``): checked on the cost model before a
-candidate is proposed, and on the measured metrics when its result arrives."""
+"""Recipe constraints on cost metrics (``latency_ms <= 5``, optionally ``on device X``): checked on the
+cost model before a candidate is proposed, and on the measured metrics when its result arrives.
+
+A constraint without ``latency_device`` reads the metric the evaluator reports (its latency device).
+With ``latency_device`` it reads ``latency_ms.<device>``, the latency on that device from the cost
+model (the NB201 table's device column, or the op-wise LUT in ``lut_path`` for other spaces), so one
+recipe can bound latency on several devices at once; those metrics are added to every candidate."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,22 +13,42 @@ from typing import Callable, Sequence
 from raynas.errors import RecipeError
 
 
+LATENCY_METRIC = "latency_ms"
+DEVICE_SEP = "."  # MLflow metric names allow [/\w.\- :]
+
+
+def device_metric(metric: str, device: str) -> str:
+    """The name of ``metric`` measured on ``device``: ``latency_ms.raspi4``."""
+    return f"{metric}{DEVICE_SEP}{device}"
+
+
 @dataclasses.dataclass
 class Constraint:
-    """``min <= metrics[metric] <= max`` (either bound may be omitted)."""
+    """``min <= metrics[key] <= max`` (either bound may be omitted); ``key`` is ``metric``, or
+    ``latency_ms.<latency_device>`` for a latency bound on a given device."""
 
     metric: str
     max: float | None = None
     min: float | None = None
+    latency_device: str | None = None  # NB201: a table device; other spaces: the device of lut_path
+    lut_path: str | None = None  # op-wise latency LUT of latency_device (spaces without a table)
 
     def validate(self, path: str) -> None:
         if self.max is None and self.min is None:
             raise RecipeError(path, "set max or min")
         if self.max is not None and self.min is not None and self.min > self.max:
             raise RecipeError(f"{path}.min", f"must be <= max ({self.max}), got {self.min}")
+        if self.latency_device is not None and self.metric != LATENCY_METRIC:
+            raise RecipeError(f"{path}.latency_device", f"applies to {LATENCY_METRIC} only, not {self.metric}")
+        if self.lut_path is not None and self.latency_device is None:
+            raise RecipeError(f"{path}.lut_path", "needs latency_device (the device the LUT was timed on)")
+
+    @property
+    def key(self) -> str:
+        return self.metric if self.latency_device is None else device_metric(self.metric, self.latency_device)
 
     def ok(self, metrics: dict[str, float]) -> bool:
-        value = metrics.get(self.metric)
+        value = metrics.get(self.key)
         if value is None:
             return True
         return (self.max is None or value <= self.max) and (self.min is None or value >= self.min)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from raynas.errors import RaynasError
-from raynas.tracking.sync import BEST_SO_FAR_PREFIX, METRIC_TAG, PARENT_RUN_TAG
+from raynas.tracking.sync import BEST_SO_FAR_PREFIX, METRIC_TAG, PARENT_RUN_TAG, metric_name
 
 DEFAULT_METRIC = "valid_acc"
 MAX_RUNS = 1000
@@ -23,7 +23,7 @@ def best_so_far_curves(client, experiment: str, where: str = "") -> tuple[dict[s
     curves, metrics, seen = {}, set(), set()
     for run in runs:
         metric = run.data.tags.get(METRIC_TAG, DEFAULT_METRIC)
-        history = sorted(client.get_metric_history(run.info.run_id, BEST_SO_FAR_PREFIX + metric),
+        history = sorted(client.get_metric_history(run.info.run_id, BEST_SO_FAR_PREFIX + metric_name(metric)),
                          key=lambda m: m.step)
         if not history:
             continue

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 import warnings
@@ -49,6 +50,15 @@ NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
 EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
 
 
+_UNSAFE = re.compile(r"[^/\w.\- ]")  # MLflow's metric-name alphabet, less ':' (refused on Windows)
+
+
+def metric_name(name: str) -> str:
+    """``name`` with every character MLflow refuses in a metric name replaced by ``_``: a refused name
+    fails the whole batch on every retry, so no evaluator's metric name may reach MLflow unchecked."""
+    return _UNSAFE.sub("_", name)
+
+
 def _chunks(items: list, size: int) -> Iterable[list]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
@@ -57,9 +67,9 @@ def _chunks(items: list, size: int) -> Iterable[list]:
 def candidate_metrics(rec: CandidateRecord, best: float | None, metric: str) -> dict[str, float]:
     """The per-candidate metric keys and values logged at ``step = rec.index``."""
     values = {**rec.metrics, **rec.hidden, "cost_s": rec.cost_s, "sim_time_s": rec.sim_end_s}
-    out = {CANDIDATE_PREFIX + k: float(v) for k, v in values.items()}
+    out = {CANDIDATE_PREFIX + metric_name(k): float(v) for k, v in values.items()}
     if best is not None:
-        out[BEST_SO_FAR_PREFIX + metric] = float(best)
+        out[BEST_SO_FAR_PREFIX + metric_name(metric)] = float(best)
     return out
 
 
@@ -216,7 +226,7 @@ class RunSync:
         row = tables.row(rec)
         params = [Param(k, str(row[k])) for k in ("arch", "canonical", *tables.LINEAGE)]
         values = {**rec.metrics, **rec.hidden, "cost_s": rec.cost_s, "sim_time_s": rec.sim_end_s}
-        metrics = [Metric(k, float(v), int(time.time() * 1000), 0) for k, v in values.items()]
+        metrics = [Metric(metric_name(k), float(v), int(time.time() * 1000), 0) for k, v in values.items()]
         self.client.log_batch(existing.info.run_id, metrics=metrics, params=params)  # one transaction
         self.client.set_terminated(existing.info.run_id)
 
@@ -234,7 +244,8 @@ class RunSync:
         if "summary" not in self._done:
             have = set(self.client.get_run(run_id).data.metrics) if self._reconciled else set()
             now = int(time.time() * 1000)
-            metrics = [Metric(k, float(v), now, 0) for k, v in end.metrics.items() if k not in have]
+            metrics = [Metric(metric_name(k), float(v), now, 0) for k, v in end.metrics.items()
+                       if metric_name(k) not in have]
             tags = [RunTag(k, v) for k, v in end.tags.items()]
             self.client.log_batch(run_id, metrics=metrics, tags=tags)
             self._done.add("summary")

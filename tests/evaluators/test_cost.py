@@ -2,6 +2,8 @@
 recipe constraints are met by every proposal and decide the best."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -47,3 +49,27 @@ def test_constraint_errors_name_the_field(nb201_path):
 
     with pytest.raises(RecipeError, match=r"^constraints\[0\]: set max or min$"):
         recipe(nb201_path, "constraints=[{metric: latency_ms}]")
+
+
+def test_constraints_on_two_devices_hold_and_are_recorded(nb201_path):
+    col = Collector()
+    r = recipe(nb201_path, "evaluator.latency_device=pixel3", "budget.sim_seconds=6000",
+               "constraints=[{metric: latency_ms, max: 12}, {metric: latency_ms, max: 20, latency_device: raspi4}]")
+    summary = build_search(r, [col]).run()
+    table = load_table(nb201_path)
+    raspi4 = [rec.metrics["latency_ms.raspi4"] for rec in col.records]
+    assert col.records and max(raspi4) <= 20 and all(rec.metrics["latency_ms"] <= 12 for rec in col.records)
+    assert raspi4 == [table.column("lat_raspi4")[table.row(SPACE.from_str(rec.arch))] for rec in col.records]
+    assert summary.strategy_metrics["infeasible_skipped"] > 0
+
+
+@pytest.mark.parametrize("constraint,field,message", [
+    ("{metric: latency_ms, max: 5, latency_device: toaster}", "constraints[0].latency_device", "unknown device"),
+    ("{metric: flops_m, max: 5, latency_device: raspi4}", "constraints[0].latency_device", "applies to latency_ms"),
+    ("{metric: latency_ms, max: 5, lut_path: x.json}", "constraints[0].lut_path", "needs latency_device"),
+])
+def test_device_constraint_errors_name_the_field(nb201_path, constraint, field, message):
+    from raynas.errors import RecipeError
+
+    with pytest.raises(RecipeError, match=rf"^{re.escape(field)}: .*{message}"):
+        build_search(recipe(nb201_path, f"constraints=[{constraint}]"))

@@ -112,6 +112,15 @@ def test_cli_rejects_bad_recipe_with_one_line_and_exit_2(tmp_path):
     assert not (tmp_path / "mlflow.db").exists()  # rejected before anything starts
 
 
+def test_cli_validate_checks_what_needs_the_data(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    bad = {**BASE, "constraints": [{"metric": "latency_ms", "max": 5, "latency_device": "toaster"}]}
+    recipe.write_text(yaml.safe_dump(bad))
+    proc = _cli("validate", str(recipe), cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("raynas: error: constraints[0].latency_device: unknown device 'toaster'")
+
+
 def test_cli_validate_prints_resolved_recipe(tmp_path):
     proc = _cli("validate", str(REPO / "recipes" / "quickstart.yaml"), "--set", "seed=5", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

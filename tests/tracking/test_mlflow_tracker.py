@@ -126,6 +126,27 @@ def test_run_per_candidate_makes_nested_child_runs(nb201_path, tmp_path):
     assert len(client.get_metric_history(tracker.run_id, "candidate/valid_acc")) == 12
 
 
+def test_device_latency_metrics_reach_mlflow_and_odd_names_are_made_legal(nb201_path, tmp_path):
+    """A per-device constraint adds ``latency_ms.raspi4`` to every candidate; a metric name MLflow
+    refuses (here ``x@y``, added by a listener-side evaluator stand-in) is logged as ``x_y`` instead of
+    failing every batch."""
+    uri = fresh_sqlite_uri(tmp_path)
+    tracker = MlflowTracker(uri, batch_size=5, flush_interval_s=3600, spool_dir=tmp_path / "spool", plots=False)
+
+    class OddName:
+        def on_start(self, info): pass
+        def on_candidate(self, record): record.metrics["x@y"] = 1.0
+        def on_end(self, summary): pass
+
+    r = recipe(nb201_path, "budget.max_candidates=10", "budget.sim_seconds=null",
+               "constraints=[{metric: latency_ms, max: 40, latency_device: raspi4}]")
+    build_search(r, [OddName(), tracker]).run()
+    client = MlflowClient(uri)
+    assert len(client.get_metric_history(tracker.run_id, "candidate/latency_ms.raspi4")) == 10
+    assert len(client.get_metric_history(tracker.run_id, "candidate/x_y")) == 10
+    assert tracker.pending == 0 and not tracker.spool.path.exists()
+
+
 def test_failed_search_marks_the_run_failed_and_keeps_what_was_logged(nb201_path, tmp_path):
     uri = fresh_sqlite_uri(tmp_path)
     tracker = MlflowTracker(uri, batch_size=5, flush_interval_s=3600, spool_dir=tmp_path / "spool", plots=False)
