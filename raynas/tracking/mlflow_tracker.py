@@ -24,7 +24,7 @@ from typing import Any, Sequence, TextIO
 from raynas.recipes.loader import dump_recipe
 from raynas.runtime.records import CandidateRecord, SearchSummary
 from raynas.tracking.context import cluster_tags, version_tags
-from raynas.tracking.resilience import Backoff, quick_http, reason
+from raynas.tracking.resilience import Backoff, quick_http, reason, refused
 from raynas.tracking.spool import MAX, RunEnd, RunSpec, Spool, TrackingState
 from raynas.tracking.sync import RunSync
 
@@ -189,7 +189,8 @@ class MlflowTracker:
             if self._down_since is None:
                 self._down_since = time.monotonic()
                 self.outages += 1
-                self._say(f"cannot reach {self.tracking_uri} ({reason(err)}); spooling to {self.spool.path}, "
+                what = "refused the update" if refused(err) else "cannot be reached"
+                self._say(f"{self.tracking_uri} {what} ({reason(err)}); spooling to {self.spool.path}, "
                           f"retrying in {wait:.0f} s")
             return False
         if self._down_since is not None:

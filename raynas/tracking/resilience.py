@@ -68,3 +68,14 @@ def reason(err: BaseException, limit: int = 160) -> str:
             return short
     first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
     return first[:limit]
+
+
+# MLflow error codes that mean "the store is there and said no" (the request itself is wrong), as
+# opposed to a store that cannot be reached; retrying will not help, the spool keeps the data.
+REFUSALS = frozenset({"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "INVALID_STATE", "RESOURCE_ALREADY_EXISTS",
+                      "PERMISSION_DENIED", "UNAUTHENTICATED"})
+
+
+def refused(err: BaseException) -> bool:
+    """True when the tracking store answered with a refusal (see ``REFUSALS``) rather than not at all."""
+    return getattr(err, "error_code", None) in REFUSALS

@@ -88,7 +88,7 @@ def test_server_outage_mid_search_loses_nothing_and_logs_nothing_twice(nb201_pat
         first.stop()
         second.stop()
         log.close()
-    assert err.count("cannot reach") == 1 and "server back after" in err, err[-3000:]
+    assert err.count("cannot be reached") == 1 and "server back after" in err, err[-3000:]
     wall = float(out.split(", wall ")[1].split(" s")[0])
     assert wall < N * DELAY_S + 15, f"the search stalled on the dead server ({wall:.0f} s)"
     assert not list((work / ".raynas" / "spool").glob("*.jsonl"))

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from raynas.cli import main
 from raynas.runtime import build_search
 from raynas.tracking import MlflowTracker
-from raynas.tracking.resilience import HTTP_TIMEOUT_ENV, QUICK_HTTP, Backoff, quick_http
+from raynas.tracking.resilience import HTTP_TIMEOUT_ENV, QUICK_HTTP, Backoff, quick_http, refused
 from raynas.tracking.server import free_port
 from raynas.tracking.spool import RunEnd, RunSpec, Spool, TrackingState, load_state
 from raynas.tracking.sync import RunSync
@@ -54,7 +54,7 @@ def test_dead_server_never_blocks_the_search_and_the_spool_replays(nb201_path, t
     n = summary.num_candidates
     assert n > 30 and tracker.pending == n and tracker.run_id is None and tracker.outages == 1
     log = err.getvalue()
-    assert log.count("cannot reach") == 1 and f"raynas resume-tracking {tracker.spool.path}" in log
+    assert log.count("cannot be reached") == 1 and f"raynas resume-tracking {tracker.spool.path}" in log
     assert len(load_state(tracker.spool.path).records) == n
 
     uri = fresh_sqlite_uri(tmp_path / "store")  # the server never came back: replay elsewhere
@@ -144,3 +144,11 @@ def test_quick_http_sets_low_limits_but_respects_the_user(monkeypatch):
     monkeypatch.setenv(HTTP_TIMEOUT_ENV, "77")
     with quick_http():
         assert os.environ[HTTP_TIMEOUT_ENV] == "77"
+
+
+def test_a_refusal_is_told_apart_from_an_unreachable_store(tmp_path):
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    assert refused(MlflowException("Invalid value", error_code=INVALID_PARAMETER_VALUE))
+    assert not refused(ConnectionError("Connection refused")) and not refused(MlflowException("API request failed"))
