@@ -131,7 +131,8 @@ PROXY_VALUES: np.ndarray | None = None  # set in each worker process by ``init_w
 
 def init_worker() -> None:
     global PROXY_VALUES
-    PROXY_VALUES = np.load(proxy_path())
+    if proxy_path().exists():
+        PROXY_VALUES = np.load(proxy_path())
 
 
 def run(strategy: dict, dataset: str, seed: int, budget: dict):
@@ -195,8 +196,8 @@ def one_long_run(name: str, seed: int) -> dict:
             "illumination": {n: illumination(recs[:n], dataset) for n in COVERAGE_AT}}
 
 
-def measure(pool, dataset: str, seeds: int) -> dict[str, dict[str, list[float]]]:
-    futures = {name: [pool.submit(one_search, name, dataset, s) for s in range(seeds)] for name in STRATEGIES}
+def measure(pool, dataset: str, seeds: int, names: list[str]) -> dict[str, dict[str, list[float]]]:
+    futures = {name: [pool.submit(one_search, name, dataset, s) for s in range(seeds)] for name in names}
     out = {}
     for name, futs in futures.items():
         rows = [f.result() for f in futs]
@@ -204,8 +205,8 @@ def measure(pool, dataset: str, seeds: int) -> dict[str, dict[str, list[float]]]
     return out
 
 
-def long_runs(pool, seeds: int) -> dict[str, list[dict]]:
-    futures = {name: [pool.submit(one_long_run, name, s) for s in range(seeds)] for name in STRATEGIES}
+def long_runs(pool, seeds: int, names: list[str]) -> dict[str, list[dict]]:
+    futures = {name: [pool.submit(one_long_run, name, s) for s in range(seeds)] for name in names}
     return {name: [f.result() for f in futs] for name, futs in futures.items()}
 
 
@@ -221,8 +222,11 @@ def coverage_table(long: dict[str, list[dict]]) -> list[str]:
         lines.append(f"| {name} | " + " | ".join(cols) + " |")
     cov = {name: [statistics.fmean(r["illumination"][n]["coverage"] for r in runs) for n in COVERAGE_AT]
            for name, runs in long.items()}
-    at = ", ".join(f"{m:.2f} vs {r:.2f} at {n}" for n, m, r in zip(COVERAGE_AT, cov["map_elites"], cov["random"]))
-    return lines + ["", f"MAP-Elites vs random search, coverage: {at} evaluations. {PROXY_NOTE}", ""]
+    notes = [PROXY_NOTE] if "proxy_prefilter" in cov else []
+    if "map_elites" in cov:
+        at = ", ".join(f"{m:.2f} vs {r:.2f} at {n}" for n, m, r in zip(COVERAGE_AT, cov["map_elites"], cov["random"]))
+        notes.insert(0, f"MAP-Elites vs random search, coverage: {at} evaluations.")
+    return lines + (["", " ".join(notes)] if notes else []) + [""]
 
 
 def ms(values) -> str:
@@ -254,14 +258,21 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=30)
     ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--workers", type=int, default=os.cpu_count(), help="processes running searches")
+    ap.add_argument("--strategies", default=",".join(STRATEGIES), help="which strategies (random is always run: "
+                    "it is the baseline); default: all")
     ap.add_argument("--write", action="store_true", help="write the section into docs/BENCHMARKS.md")
     args = ap.parse_args(argv)
+    names = ["random", *[n for n in args.strategies.split(",") if n and n != "random"]]
+    unknown = sorted(set(names) - set(STRATEGIES))
+    if unknown:
+        ap.error(f"unknown strategies {unknown}; known: {', '.join(STRATEGIES)}")
     t0 = time.time()
-    with ProcessPoolExecutor(args.workers) as pool:
-        proxy_table(pool, args.workers)
+    if "proxy_prefilter" in names:
+        with ProcessPoolExecutor(args.workers) as pool:
+            proxy_table(pool, args.workers)
     with ProcessPoolExecutor(args.workers, initializer=init_worker) as pool:
-        long = long_runs(pool, args.seeds)
-        results = {d: measure(pool, d, args.seeds) for d in args.datasets.split(",")}
+        long = long_runs(pool, args.seeds, names)
+        results = {d: measure(pool, d, args.seeds, names) for d in args.datasets.split(",")}
     targets = {name: [r["target"] for r in runs] for name, runs in long.items()}
     lines = [SECTION, "", f"`{' '.join(['benchmarks/nb201_strategies.py', *sys.argv[1:]])}` — {args.seeds} seeds, "
              f"{time.strftime('%Y-%m-%d')}, {platform.machine()} ({platform.python_version()}); strategies at their "

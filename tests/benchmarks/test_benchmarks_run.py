@@ -1,0 +1,40 @@
+"""Every benchmark script still runs end to end, in a tiny configuration (the real runs take minutes to
+an hour; their figures live in docs/BENCHMARKS.md). Each runs as its own process, from a scratch
+directory, without ``--write``: the docs are never touched."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+RUNS = {
+    "nb201_search.py": (["--seeds", "2", "--datasets", "cifar10"], "| cifar10 | 12,000 s | REA |"),
+    "nb201_strategies.py": (["--seeds", "1", "--workers", "1", "--datasets", "cifar10", "--strategies",
+                             "map_elites,rea"], "MAP-Elites vs random search, coverage"),
+    "zero_cost_proxies.py": (["--archs", "20"], "naswot"),
+    "tracking_scale.py": (["--n", "30", "--tune-n", "10"], "| tune-callback | 10 |"),
+    "overhead.py": (["--candidates", "8", "--delay", "0.01", "--batch", "1,4", "--pause", "0"], "raw"),
+    "serving_throughput.py": (["--archs", "4", "--repeats", "1", "--big-mb", "1"], "Hot swap"),
+    "supernet_ranking.py": (["--archs", "4", "--epochs", "1", "--standalone-seeds", "2", "--supernet-seeds", "1",
+                             "--pbt-population", "2", "--pbt-interval", "1"],
+                            "PBT vs the non-PBT baseline at equal compute"),
+}
+
+
+@pytest.mark.parametrize("script", sorted(RUNS))
+def test_benchmark_runs(script, tmp_path):
+    args, expected = RUNS[script]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert expected in proc.stdout, proc.stdout[-3000:]
+
+
+def test_every_benchmark_script_is_exercised():
+    scripts = {p.name for p in (REPO / "benchmarks").glob("*.py")} - {"__init__.py", "docs.py"}
+    assert scripts == set(RUNS)
