@@ -8,14 +8,17 @@ learning rate, the in-place-distillation weight ``kd_alpha`` and the sandwich ru
 subnets. Checkpoints are written every epoch and ≥ 4 are kept, so an exploited member's source still
 exists. The objective ``PBT_METRIC`` is the mean validation accuracy of the reference subnets (largest,
 smallest and seeded random ones) after BN recalibration, i.e. the quality of the whole supernet rather
-than one subnet. ``run_pbt`` returns the best member's weights (numpy) and history, ready to publish to
-a ``ServerPool``.
+than one subnet. ``PBTConfig.seed`` seeds every random choice: the members' initial draws, Tune's donor
+choice and perturbations, and resampled learning rates. ``run_pbt`` returns the best member's weights
+(numpy) and history, ready to publish to a ``ServerPool``.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -39,6 +42,9 @@ class PBTConfig:
     lr_max: float = bounded(0.3, gt=0)
     kd_alpha_choices: list[float] = dataclasses.field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
     num_random_choices: list[int] = dataclasses.field(default_factory=lambda: [0, 1, 2, 3])
+    # reuse trial actors: ~2x faster on small members (no process start per perturbation), but Tune's
+    # synchronous PBT then sometimes clones a donor one iteration early, so runs are not reproducible
+    reuse_actors: bool = False
     cpus_per_member: float = bounded(1.0, gt=0)
     gpus_per_member: float = bounded(0.0, ge=0)
     seed: int = bounded(0, ge=0)
@@ -67,10 +73,11 @@ def pbt_trainable(config: dict[str, Any]) -> None:
     run_supernet_trial(config, report=report, checkpoint=tune.get_checkpoint())
 
 
-def _mutations(pbt: PBTConfig) -> dict[str, Any]:
-    from ray import tune
-
-    return {"train": {"lr": tune.loguniform(pbt.lr_min, pbt.lr_max), "kd_alpha": list(pbt.kd_alpha_choices)},
+def _mutations(pbt: PBTConfig, rng: np.random.Generator) -> dict[str, Any]:
+    """Explore space: a resampled lr is drawn log-uniformly from ``rng`` (a Tune ``Domain`` would draw
+    from numpy's global RNG); lists are chosen from, or stepped to a neighbour, by Tune."""
+    low, high = np.log(pbt.lr_min), np.log(pbt.lr_max)
+    return {"train": {"lr": lambda: float(np.exp(rng.uniform(low, high))), "kd_alpha": list(pbt.kd_alpha_choices)},
             "sampling_config": {"num_random": list(pbt.num_random_choices)}}
 
 
@@ -98,23 +105,40 @@ def run_pbt(trial_config: dict[str, Any], pbt: PBTConfig, storage_path: str | Pa
     history = _History()
     scheduler = PopulationBasedTraining(
         time_attr="training_iteration", perturbation_interval=pbt.perturbation_interval,
-        hyperparam_mutations=_mutations(pbt), quantile_fraction=pbt.quantile_fraction,
+        hyperparam_mutations=_mutations(pbt, np.random.default_rng(pbt.seed)), quantile_fraction=pbt.quantile_fraction,
         resample_probability=pbt.resample_probability, synch=True)
     tuner = tune.Tuner(
         tune.with_resources(pbt_trainable, {"cpu": pbt.cpus_per_member, "gpu": pbt.gpus_per_member}),
         param_space=_initial_space(trial_config, pbt),
         tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=pbt.population, metric=PBT_METRIC,
-                                    mode="max", reuse_actors=False,
+                                    mode="max", reuse_actors=pbt.reuse_actors,
                                     search_alg=BasicVariantGenerator(random_state=pbt.seed)),
         run_config=tune.RunConfig(name=name, storage_path=str(Path(storage_path).resolve()), verbose=0,
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
                                   callbacks=[history]))
-    grid = tuner.fit()
+    with _seeded_pbt_random(pbt.seed):
+        grid = tuner.fit()
     best = grid.get_best_result(metric=PBT_METRIC, mode="max", scope="last")
     with best.checkpoint.as_directory() as directory:
         weights, _ = read_checkpoint(directory)
     histories = list(history.results.values())
     return PBTResult(weights, best.config, best.metrics, histories, count_exploits(Path(grid.experiment_path)))
+
+
+@contextlib.contextmanager
+def _seeded_pbt_random(seed: int) -> Iterator[None]:
+    """Tune's PBT picks donors and perturbations with the module ``random`` of
+    ``ray.tune.schedulers.pbt``; within the block that name is a ``random.Random(seed)`` of its own.
+    (Seeding the global ``random`` is not enough: other code in the driver draws from it too, a
+    timing-dependent number of times.)"""
+    from ray.tune.schedulers import pbt as tune_pbt
+
+    saved = tune_pbt.random
+    tune_pbt.random = random.Random(seed)
+    try:
+        yield
+    finally:
+        tune_pbt.random = saved
 
 
 def _History():

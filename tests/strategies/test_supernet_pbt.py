@@ -9,12 +9,19 @@ from raynas.supernet.weights import weights_version
 from tests.supernet.conftest import TINY_MBV3
 
 
+TRIAL = {"space": "mbv3", "space_config": TINY_MBV3, "sampling": "sandwich", "dataset": "digits",
+         "train": {"epochs": 3, "batch_size": 128, "num_threads": 1, "device": "cpu"}}
+PBT = PBTConfig(population=2, perturbation_interval=1, quantile_fraction=0.5, resample_probability=0.5, seed=3)
+
+
+@pytest.fixture(scope="module")
+def pbt_run(ray_local, tmp_path_factory):
+    return run_pbt(TRIAL, PBT, tmp_path_factory.mktemp("pbt") / "tune", name="first")
+
+
 @pytest.mark.timeout(300)
-def test_pbt_exploits_and_returns_the_best_members_weights(ray_local, tmp_path):
-    trial = {"space": "mbv3", "space_config": TINY_MBV3, "sampling": "sandwich", "dataset": "digits",
-             "train": {"epochs": 3, "batch_size": 128, "num_threads": 1, "device": "cpu"}}
-    pbt = PBTConfig(population=2, perturbation_interval=1, quantile_fraction=0.5, seed=3)
-    result = run_pbt(trial, pbt, tmp_path / "tune")
+def test_pbt_exploits_and_returns_the_best_members_weights(pbt_run):
+    result = pbt_run
     # an exploited member's result log restarts at its restore point, so only the length is checked
     assert len(result.histories) == 2 and all(len(h) >= 1 for h in result.histories)
     assert result.num_exploits >= 1  # with 2 members and quantile 0.5 the worse one copies the better
@@ -23,7 +30,15 @@ def test_pbt_exploits_and_returns_the_best_members_weights(ray_local, tmp_path):
     assert weights_version(result.best_weights) == result.best_metrics["weights_version"]
     assert all(np.isfinite(a).all() for a in result.best_weights.values())
     lrs = {round(h[-1]["config/train/lr"], 8) for h in result.histories if "config/train/lr" in h[-1]}
-    assert lrs and all(pbt.lr_min * 0.8 - 1e-9 <= lr <= pbt.lr_max * 1.2 + 1e-9 for lr in lrs)
+    assert lrs and all(PBT.lr_min * 0.8 - 1e-9 <= lr <= PBT.lr_max * 1.2 + 1e-9 for lr in lrs)
+
+
+@pytest.mark.timeout(300)
+def test_pbt_is_reproducible_for_a_seed(pbt_run, tmp_path):
+    """Donor choice, perturbations and resampled learning rates all come from ``PBTConfig.seed``."""
+    again = run_pbt(TRIAL, PBT, tmp_path / "tune", name="again")
+    assert again.num_exploits == pbt_run.num_exploits and again.best_config == pbt_run.best_config
+    assert weights_version(again.best_weights) == weights_version(pbt_run.best_weights)
 
 
 @pytest.mark.timeout(300)
