@@ -312,8 +312,22 @@ def pbt_lines(out: dict[str, Any], table: list[dict[str, Any]], args: argparse.N
                                                                             by[EQUAL][f"tau_{split}"]))
         lines += ["", f"**PBT vs the non-PBT baseline at equal compute** — Kendall τ (val) {ms(by[PBT]['tau_val'])} "
                   f"vs {ms(by[EQUAL]['tau_val'])} (per seed, PBT minus baseline: {per_seed('val')}); test "
-                  f"{ms(by[PBT]['tau_test'])} vs {ms(by[EQUAL]['tau_test'])} ({per_seed('test')})."]
+                  f"{ms(by[PBT]['tau_test'])} vs {ms(by[EQUAL]['tau_test'])} ({per_seed('test')}). "
+                  f"{pbt_verdict(by)} PBT's wall time: {by[PBT]['train_s']:.0f} s vs {by[EQUAL]['train_s']:.0f} s "
+                  f"for the same compute (a Tune trial restart at every perturbation, a checkpoint and the "
+                  f"reference subnets' evaluation every epoch)."]
     return lines
+
+
+def pbt_verdict(by: dict[str, dict[str, Any]]) -> str:
+    """One sentence: does PBT rank better or worse than its equal-compute baseline on every seed?"""
+    gaps = {split: np.subtract(by[PBT][f"tau_{split}"], by[EQUAL][f"tau_{split}"]) for split in ("val", "test")}
+    mixed = [split for split, g in gaps.items() if g.min() < 0 < g.max()]
+    if mixed:
+        return (f"No consistent difference: the per-seed differences change sign on the {' and '.join(mixed)} "
+                f"split{'s' if len(mixed) > 1 else ''}.")
+    better = np.mean(np.concatenate(list(gaps.values()))) > 0
+    return f"PBT ranks {'better' if better else 'worse'} than the baseline on every seed and both splits."
 
 
 NOTES = """\
