@@ -17,3 +17,9 @@ def env_defaults(values: Mapping[str, str]) -> Iterator[None]:
     finally:
         for key in added:
             os.environ.pop(key, None)
+
+
+# raynas logs to MLflow itself and draws its own progress lines: Tune's per-trial loggers and console
+# output are off for raynas' own Tune runs only (restored afterwards, so other Tune runs keep theirs).
+TUNE_CONSOLE_OFF = {"RAY_AIR_NEW_OUTPUT": "0"}  # with verbose=0: no experiment box, no status tables
+QUIET_TUNE = {**TUNE_CONSOLE_OFF, "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}

@@ -9,7 +9,7 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
-from raynas.envdefaults import env_defaults
+from raynas.envdefaults import QUIET_TUNE, env_defaults
 from raynas.evaluators.base import Evaluator
 from raynas.runtime.driver import CANDIDATES, SearchDriver
 
@@ -59,14 +59,9 @@ def _trial_name(trial: Any) -> str:
 def run_tune(driver: SearchDriver, evaluator: Evaluator, *, name: str, workers: int,
              cpus_per_worker: float, gpus_per_worker: float, storage_path: str | None) -> None:
     """Run the search as a Ray Tune experiment: one trial per batch of candidates, actors reused."""
-    with env_defaults(TUNE_ENV):
+    with env_defaults(QUIET_TUNE):
         _fit(driver, evaluator, name=name, workers=workers, cpus_per_worker=cpus_per_worker,
              gpus_per_worker=gpus_per_worker, storage_path=storage_path)
-
-
-# We log to MLflow ourselves and draw our own progress line: Tune's per-trial loggers and console
-# output are off for our experiments only (restored afterwards, so other Tune runs keep theirs).
-TUNE_ENV = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTPUT": "0"}
 
 
 def _fit(driver: SearchDriver, evaluator: Evaluator, *, name: str, workers: int,

@@ -16,18 +16,30 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import random
+import sys
+import time
+import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, TextIO
 
 import numpy as np
 
+from ray import tune
+
+from raynas.envdefaults import TUNE_CONSOLE_OFF, env_defaults
 from raynas.recipes.typed import bounded
 
 PBT_METRIC = "val_acc_mean"
 VAL_ACC_PREFIX = "val_acc_"
 KEEP_CHECKPOINTS = 4
 PBT_LOG = "pbt_global.txt"
+PERTURBED = ("lr", "kd_alpha", "num_random")  # the hyperparameters PBT explores
+PROGRESS_PREFIX = "[raynas] supernet PBT:"
+REUSE_WARNING = "Consider boosting PBT performance"  # Tune's nudge; reuse costs reproducibility here
+# warns "Remote file not found: .../progress.csv" on every exploit (its CSV is not written yet): noise
+RESTORE_LOGGER = "ray.tune.logger.logger"
 
 
 @dataclasses.dataclass
@@ -61,8 +73,6 @@ class PBTResult:
 
 def pbt_trainable(config: dict[str, Any]) -> None:
     """The supernet trainable, also reporting ``PBT_METRIC`` (mean of the ``val_acc_*`` metrics)."""
-    from ray import tune
-
     from raynas.supernet.trainable import run_supernet_trial
 
     def report(metrics: dict[str, Any], checkpoint: Any = None) -> None:
@@ -84,8 +94,6 @@ def _mutations(pbt: PBTConfig, rng: np.random.Generator) -> dict[str, Any]:
 def _initial_space(trial_config: dict[str, Any], pbt: PBTConfig) -> dict[str, Any]:
     """The trial config with the perturbed hyperparameters drawn per member (seeded by ``pbt.seed``
     through the search algorithm's ``random_state``)."""
-    from ray import tune
-
     space = {k: (dict(v) if isinstance(v, dict) else v) for k, v in trial_config.items()}
     space["train"] = {**space.get("train", {}), "lr": tune.loguniform(pbt.lr_min, pbt.lr_max),
                       "kd_alpha": tune.choice(list(pbt.kd_alpha_choices))}
@@ -94,15 +102,16 @@ def _initial_space(trial_config: dict[str, Any], pbt: PBTConfig) -> dict[str, An
     return space
 
 
-def run_pbt(trial_config: dict[str, Any], pbt: PBTConfig, storage_path: str | Path, name: str = "supernet-pbt") -> PBTResult:
-    """Train ``pbt.population`` supernets with PBT; needs a connected Ray (``ensure_ray``)."""
-    from ray import tune
+def run_pbt(trial_config: dict[str, Any], pbt: PBTConfig, storage_path: str | Path, name: str = "supernet-pbt",
+            progress: TextIO | None = sys.stderr) -> PBTResult:
+    """Train ``pbt.population`` supernets with PBT; needs a connected Ray (``ensure_ray``). A line per
+    epoch round goes to ``progress`` (None: silent); Tune's own console output is off."""
     from ray.tune.schedulers import PopulationBasedTraining
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from raynas.supernet.trainable import read_checkpoint
 
-    history = _History()
+    history = History(progress)
     scheduler = PopulationBasedTraining(
         time_attr="training_iteration", perturbation_interval=pbt.perturbation_interval,
         hyperparam_mutations=_mutations(pbt, np.random.default_rng(pbt.seed)), quantile_fraction=pbt.quantile_fraction,
@@ -116,13 +125,31 @@ def run_pbt(trial_config: dict[str, Any], pbt: PBTConfig, storage_path: str | Pa
         run_config=tune.RunConfig(name=name, storage_path=str(Path(storage_path).resolve()), verbose=0,
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
                                   callbacks=[history]))
-    with _seeded_pbt_random(pbt.seed):
+    if progress is not None:
+        epochs = trial_config.get("train", {}).get("epochs", "?")
+        progress.write(f"{PROGRESS_PREFIX} {pbt.population} members x {epochs} epochs, exploit/explore every "
+                       f"{pbt.perturbation_interval}; Tune experiment in {Path(storage_path).resolve() / name}\n")
+    with _seeded_pbt_random(pbt.seed), env_defaults(TUNE_CONSOLE_OFF), _quiet(RESTORE_LOGGER), \
+            warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=REUSE_WARNING)
         grid = tuner.fit()
     best = grid.get_best_result(metric=PBT_METRIC, mode="max", scope="last")
     with best.checkpoint.as_directory() as directory:
         weights, _ = read_checkpoint(directory)
     histories = list(history.results.values())
     return PBTResult(weights, best.config, best.metrics, histories, count_exploits(Path(grid.experiment_path)))
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Only errors from ``logger_name`` within the block."""
+    log = logging.getLogger(logger_name)
+    saved = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(saved)
 
 
 @contextlib.contextmanager
@@ -141,22 +168,41 @@ def _seeded_pbt_random(seed: int) -> Iterator[None]:
         tune_pbt.random = saved
 
 
-def _History():
-    """A Tune callback keeping every reported result per trial, in the driver (independent of
-    Tune's on-disk loggers)."""
-    from ray import tune
+class History(tune.Callback):
+    """A Tune callback keeping every reported result per trial, in the driver (independent of Tune's
+    on-disk loggers); with ``progress``, it writes a line each time every member has finished one more
+    epoch."""
 
-    class History(tune.Callback):
-        def __init__(self) -> None:
-            self.results: dict[str, list[dict[str, Any]]] = {}
+    def __init__(self, progress: TextIO | None = None) -> None:
+        self.stream = progress
+        self.results: dict[str, list[dict[str, Any]]] = {}
+        self.latest: dict[str, dict[str, Any]] = {}
+        self.round = 0
+        self.t0 = time.perf_counter()
 
-        def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-            flat = {k: v for k, v in result.items() if isinstance(v, (int, float, str))}
-            flat.update({f"config/{k}/{kk}": vv for k, v in trial.config.items() if isinstance(v, dict)
-                         for kk, vv in v.items() if isinstance(vv, (int, float))})
-            self.results.setdefault(trial.trial_id, []).append(flat)
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        flat = {k: v for k, v in result.items() if isinstance(v, (int, float, str))}
+        flat.update({f"config/{k}/{kk}": vv for k, v in trial.config.items() if isinstance(v, dict)
+                     for kk, vv in v.items() if isinstance(vv, (int, float))})
+        self.results.setdefault(trial.trial_id, []).append(flat)
+        self.latest[trial.trial_id] = flat
+        done = min(r.get("epoch", 0) for r in self.latest.values()) if len(self.latest) == len(trials) else 0
+        if self.stream is not None and done > self.round:
+            self.round = done
+            self._say(trial.config.get("train", {}).get("epochs"), len(trials))
 
-    return History()
+    def _say(self, epochs: int | None, members: int) -> None:
+        best = max(self.latest.values(), key=lambda r: r.get(PBT_METRIC, float("-inf")))
+        knobs = ", ".join(f"{k.rsplit('/', 1)[1]} {v:.3g}" for k, v in best.items() if k.startswith("config/")
+                          and k.rsplit("/", 1)[1] in PERTURBED)
+        self.stream.write(f"{PROGRESS_PREFIX} epoch {self.round}/{epochs or '?'} of {members} members; best "
+                          f"{PBT_METRIC} {best.get(PBT_METRIC, float('nan')):.1%} ({knobs}); "
+                          f"{time.perf_counter() - self.t0:.0f} s\n")
+        self.stream.flush()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Tune pickles its callbacks with the experiment state: the console stream stays here."""
+        return {**self.__dict__, "stream": None}
 
 
 def count_exploits(experiment_dir: Path) -> int:
