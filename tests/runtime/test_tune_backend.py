@@ -35,7 +35,7 @@ def test_two_workers_batched(ray_local, nb201_path, tmp_path):
     assert len({r.trial_id for r in col.records}) == 10
 
 
-@pytest.mark.parametrize("strategy", ["nsga2", "map_elites", "predictor_evolution"])
+@pytest.mark.parametrize("strategy", ["nsga2", "map_elites", "predictor_evolution", "proxy_prefilter"])
 def test_every_strategy_runs_on_tune_like_in_the_simulator(ray_local, nb201_path, tmp_path, strategy):
     args = (f"strategy={{name: {strategy}}}", "evaluator.latency_device=pixel3", "budget.sim_seconds=1500")
     tune_col, _ = run(nb201_path, tmp_path, "backend.name=tune", *args)
