@@ -26,7 +26,7 @@ from tests.supernet.conftest import TINY_MBV3
 
 REPO = Path(__file__).resolve().parents[2]
 REPEATS, WARMUP = 20, 5
-MEASURE_REPEATS = 40
+MEASURE_REPEATS, MEASURE_ROUNDS = 40, 20
 NUM_ARCHS, MIN_SPEARMAN = 8, 0.6
 SPACE = MBV3Space(MBV3Space.Config(**TINY_MBV3))
 
@@ -82,10 +82,13 @@ def test_equivalent_archs_predict_alike(lut):
 
 
 def test_prediction_ranks_measured_subnet_latency(lut):
+    """Measured in interleaved rounds, each arch's fastest round kept: a burst of load from elsewhere on
+    the machine then slows one round of every arch instead of all rounds of a few."""
     archs = spread_archs(SPACE, NUM_ARCHS)
     net = MBV3Supernet(SPACE)
-    measured = [measure_subnet(SPACE, a, "cpu", repeats=MEASURE_REPEATS, warmup=WARMUP, supernet=net)
-                for a in archs]
+    rounds = [[measure_subnet(SPACE, a, "cpu", repeats=MEASURE_REPEATS // MEASURE_ROUNDS, warmup=WARMUP,
+                              supernet=net) for a in archs] for _ in range(MEASURE_ROUNDS)]
+    measured = np.min(rounds, axis=0).tolist()
     predicted = [lut.predict(SPACE, a) for a in archs]
     rho = spearman(predicted, measured)
     assert rho >= MIN_SPEARMAN, (rho, predicted, measured)
