@@ -8,6 +8,15 @@ DOC = ROOT / "docs" / "BENCHMARKS.md"
 DOC_TITLE = "# Benchmarks"
 
 
+def publish(section: str, text: str, write: bool) -> None:
+    """A benchmark's ending: print its section; with ``write`` (the scripts' ``--write``), also put it
+    into docs/BENCHMARKS.md and say so."""
+    print(text)
+    if write:
+        write_section(section, text)
+        print(f"wrote the section to {DOC.relative_to(ROOT)}")
+
+
 def write_section(section: str, text: str, path: Path = DOC) -> None:
     """Replace the block that starts with the heading line ``section`` (up to the next ``#``/``##``
     heading) by ``text``, or append it; the rest of the file is left untouched. The file is re-read

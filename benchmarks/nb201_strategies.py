@@ -283,11 +283,9 @@ def main(argv=None) -> int:
     lines += coverage_table(long)
     lines.append(f"Wall time of the whole benchmark: {time.time() - t0:.0f} s.")
     text = "\n".join(lines)
-    print(text)
-    if args.write:
-        from benchmarks.docs import write_section
+    from benchmarks.docs import publish
 
-        write_section(SECTION, text)
+    publish(SECTION, text, args.write)
     return 0
 
 

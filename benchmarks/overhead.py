@@ -380,13 +380,10 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(storage, ignore_errors=True)
 
     text = section(results, init_s, args)
-    print()
-    print(text)
-    if args.write:
-        from benchmarks.docs import DOC, write_section
+    from benchmarks.docs import publish
 
-        write_section(SECTION, text)
-        print(f"wrote the section to {DOC.relative_to(ROOT)}")
+    print()
+    publish(SECTION, text, args.write)
     return 0
 
 

@@ -276,11 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     swap = hot_swap(spec, arrays, args.replicas, args.repeats)
     ray.shutdown()
     text = section(args, tp, bc, swap, time.perf_counter() - start)
-    print("\n" + text)
-    if args.write:
-        from benchmarks.docs import DOC, write_section
-        write_section(SECTION, text)
-        print(f"wrote the section to {DOC.relative_to(ROOT)}")
+    from benchmarks.docs import publish
+
+    print()
+    publish(SECTION, text, args.write)
     return 0
 
 

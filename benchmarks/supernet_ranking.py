@@ -385,11 +385,10 @@ def main(argv: list[str] | None = None) -> int:
     out = run(args)
     print(per_arch(out, args.rules))
     text = section(out, args)
-    print("\n" + text)
-    if args.write:
-        from benchmarks.docs import DOC, write_section
-        write_section(SECTION, text)
-        print(f"wrote the section to {DOC.relative_to(ROOT)}")
+    from benchmarks.docs import publish
+
+    print()
+    publish(SECTION, text, args.write)
     return 0
 
 

@@ -240,11 +240,9 @@ def main(argv: list[str] | None = None) -> int:
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(json.dumps(results[-1]), flush=True)
     text = section(results, args)
-    print(text)
-    if args.write:
-        from benchmarks.docs import write_section
+    from benchmarks.docs import publish
 
-        write_section(SECTION, text)
+    publish(SECTION, text, args.write)
     return 0
 
 

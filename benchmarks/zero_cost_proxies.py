@@ -51,11 +51,9 @@ def main(argv=None) -> int:
         lines.append(f"| {name} | {rho:.3f} | {kendalltau(vals, test).statistic:.3f} | "
                      f"{spearmanr(vals, valid).statistic:.3f} | {PUBLISHED.get(name, '–')} |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.write:
-        from benchmarks.docs import write_section
+    from benchmarks.docs import publish
 
-        write_section(SECTION, text)
+    publish(SECTION, text, args.write)
     return 0
 
 

@@ -25,6 +25,7 @@ EVALUATORS: Registry["Evaluator"] = Registry("evaluator")
 
 VALID_ACC = "valid_acc"
 TEST_ACC = "test_acc"
+FLOPS, PARAMS, LATENCY = "flops_m", "params_mb", "latency_ms"  # cost metrics (MFLOPs, MB, ms)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,10 +15,9 @@ import dataclasses
 from typing import Literal
 
 from raynas.errors import RecipeError
-from raynas.evaluators.base import EVALUATORS, Evaluator, Result
+from raynas.evaluators.base import EVALUATORS, FLOPS, LATENCY, PARAMS, Evaluator, Result
 from raynas.space.nb201 import OPS
 
-FLOPS, PARAMS, LATENCY = "flops_m", "params_mb", "latency_ms"
 CONV3, CONV1 = OPS.index("nor_conv_3x3"), OPS.index("nor_conv_1x1")
 # dataset -> (flops_min, flops_max, flops_min_plus_one_conv1x1, params_min, params_max); see module doc
 NB201_REF = {

@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 
 from raynas.errors import RecipeError
-from raynas.evaluators.base import EVALUATORS, TEST_ACC, VALID_ACC, Evaluator, Result
+from raynas.evaluators.base import EVALUATORS, FLOPS, LATENCY, PARAMS, TEST_ACC, VALID_ACC, Evaluator, Result
 from raynas.evaluators.nb201_table import NB201TableMissing, load_table
 from raynas.recipes.typed import bounded
 from raynas.space.nb201 import NB201Space
@@ -30,7 +30,6 @@ PREFIX = {CIFAR10: "c10", CIFAR100: "c100", IMAGENET16: "in16"}
 EPOCH_SECONDS = {CIFAR10: 10.0, CIFAR100: 20.0, IMAGENET16: 60.68}
 FIXED_SHARE = 0.82
 FIDELITIES = (12, 200)
-FLOPS, PARAMS, LATENCY = "flops_m", "params_mb", "latency_ms"
 
 
 def budget_for(dataset: str, cifar10_seconds: float = 12_000.0) -> float:

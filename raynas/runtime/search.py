@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Sequence
 
-from raynas.evaluators.base import Evaluator
+from raynas.evaluators.base import LATENCY, Evaluator
 from raynas.evaluators.cost import CostEvaluator
 from raynas.recipes.schema import SIMULATE, Recipe
 from raynas.runtime.backends import run_simulated, run_tune
@@ -13,7 +13,7 @@ from raynas.runtime.ray_session import ensure_ray
 from raynas.runtime.records import SearchListener, SearchSummary
 from raynas.space.base import SearchSpace
 from raynas.strategies.base import Strategy
-from raynas.strategies.constraints import LATENCY_METRIC, device_metric, feasibility
+from raynas.strategies.constraints import device_metric, feasibility
 
 
 @dataclasses.dataclass
@@ -66,12 +66,13 @@ def device_costs(space: SearchSpace, recipe: Recipe) -> Callable[[Any], dict[str
                                                   lut_path=c.lut_path)
     if not models:
         return None
-    return lambda arch: {device_metric(LATENCY_METRIC, d): m.costs(arch)[LATENCY_METRIC] for d, m in models.items()}
+    return lambda arch: {device_metric(LATENCY, d): m.costs(arch)[LATENCY] for d, m in models.items()}
 
 
-def constraint_costs(space: SearchSpace, recipe: Recipe) -> Callable[[Any], dict[str, float]]:
-    """Every cost a constraint may read: the evaluator's cost model plus the per-device latencies."""
-    base, devices = cost_model(space, recipe).costs, device_costs(space, recipe)
+def constraint_costs(space: SearchSpace, recipe: Recipe,
+                     devices: Callable[[Any], dict[str, float]] | None) -> Callable[[Any], dict[str, float]]:
+    """Every cost a constraint may read: the evaluator's cost model plus ``devices`` (``device_costs``)."""
+    base = cost_model(space, recipe).costs
     return base if devices is None else (lambda arch: {**base(arch), **devices(arch)})
 
 
@@ -87,13 +88,14 @@ def build_search(recipe: Recipe, listeners: Sequence[SearchListener] = ()) -> Se
     space = recipe.space.impl(recipe.space.config)
     evaluator = recipe.evaluator.impl(space, recipe.evaluator.config)
     strategy = recipe.strategy.impl(space, recipe.strategy.config, seed=recipe.seed)
+    devices = device_costs(space, recipe)  # one set of per-device cost models: feasibility and records
     if recipe.constraints:
-        strategy.feasible = feasibility(recipe.constraints, constraint_costs(space, recipe))
+        strategy.feasible = feasibility(recipe.constraints, constraint_costs(space, recipe, devices))
     if hasattr(strategy, "scorer"):
         strategy.scorer = proxy_scorer(space, strategy.config.proxy)
     driver = SearchDriver(strategy, sim_budget_s=recipe.budget.sim_seconds,
                           max_candidates=recipe.budget.max_candidates, workers=recipe.backend.workers,
                           candidates_per_trial=recipe.backend.candidates_per_trial,
                           listeners=listeners, reference=evaluator.reference(),
-                          constraints=recipe.constraints, extra_metrics=device_costs(space, recipe))
+                          constraints=recipe.constraints, extra_metrics=devices)
     return Search(recipe, space, evaluator, strategy, driver)

@@ -11,9 +11,9 @@ import dataclasses
 from typing import Callable, Sequence
 
 from raynas.errors import RecipeError
+from raynas.evaluators.base import LATENCY
 
 
-LATENCY_METRIC = "latency_ms"
 DEVICE_SEP = "."  # MLflow metric names allow [/\w.\- :]
 
 
@@ -38,8 +38,8 @@ class Constraint:
             raise RecipeError(path, "set max or min")
         if self.max is not None and self.min is not None and self.min > self.max:
             raise RecipeError(f"{path}.min", f"must be <= max ({self.max}), got {self.min}")
-        if self.latency_device is not None and self.metric != LATENCY_METRIC:
-            raise RecipeError(f"{path}.latency_device", f"applies to {LATENCY_METRIC} only, not {self.metric}")
+        if self.latency_device is not None and self.metric != LATENCY:
+            raise RecipeError(f"{path}.latency_device", f"applies to {LATENCY} only, not {self.metric}")
         if self.lut_path is not None and self.latency_device is None:
             raise RecipeError(f"{path}.lut_path", "needs latency_device (the device the LUT was timed on)")
 

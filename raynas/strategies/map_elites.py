@@ -14,6 +14,7 @@ import dataclasses
 import numpy as np
 
 from raynas.errors import RecipeError
+from raynas.evaluators.base import FLOPS, LATENCY
 from raynas.recipes.typed import bounded
 from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, DedupMode, Observation, Proposal, Strategy
 
@@ -37,7 +38,7 @@ class Descriptor:
 
 
 def _default_descriptors() -> list[Descriptor]:
-    return [Descriptor("flops_m", 0.0, 230.0, 10), Descriptor("latency_ms", 0.0, 40.0, 10)]
+    return [Descriptor(FLOPS, 0.0, 230.0, 10), Descriptor(LATENCY, 0.0, 40.0, 10)]
 
 
 @STRATEGIES.register("map_elites")
