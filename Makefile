@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install clean
+.PHONY: run test lint install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,9 +19,14 @@ run: $(STAMP)
 	$(BIN)/raynas run recipes/quickstart.yaml
 
 # The MLflow UI tests drive headless Chromium; install it when missing (Debian: needs root), never skip.
-test: $(STAMP)
+test: $(STAMP) lint
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	$(BIN)/python -m pytest
+
+# ruff (pyflakes, pycodestyle, isort, bugbear) and the layer contracts (import-linter; pyproject.toml)
+lint: $(STAMP)
+	$(BIN)/ruff check raynas tests benchmarks
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .raynas mlflow.db mlruns .pytest_cache

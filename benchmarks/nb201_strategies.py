@@ -31,8 +31,8 @@ from raynas.evaluators.tabular import PREFIX, budget_for
 from raynas.recipes import parse_recipe
 from raynas.runtime import build_search
 from raynas.strategies.map_elites import Descriptor
-from raynas.strategies.proxy_prefilter import ProxyPrefilter
 from raynas.strategies.pareto import hypervolume_2d
+from raynas.strategies.proxy_prefilter import ProxyPrefilter
 
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 STRATEGIES = {
@@ -147,11 +147,12 @@ def run(strategy: dict, dataset: str, seed: int, budget: dict):
         def on_candidate(self, rec): records.append(rec)
         def on_end(self, summary): pass
 
-    search = build_search(recipe, [Keep()])
-    if hasattr(search.strategy, "scorer"):
-        assert search.strategy.config.proxy == PROXY, "the cached proxy table holds only " + PROXY
-        search.strategy.scorer = table_scorer(PROXY_VALUES if PROXY_VALUES is not None else np.load(proxy_path()))
-    summary = search.run()
+    proxy = recipe.strategy.impl.scorer_proxy(recipe.strategy.config)
+    scorer = None
+    if proxy is not None:
+        assert proxy == PROXY, "the cached proxy table holds only " + PROXY
+        scorer = table_scorer(PROXY_VALUES if PROXY_VALUES is not None else np.load(proxy_path()))
+    summary = build_search(recipe, [Keep()], scorer=scorer).run()
     return summary, records
 
 

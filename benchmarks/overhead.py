@@ -343,7 +343,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from raynas.runtime.ray_session import ensure_ray
+    from raynas.ray_env import ensure_ray
 
     args.load_before = _load()
     ideal = ideal_s(args.candidates, args.delay, args.workers)

@@ -202,8 +202,8 @@ def throughput_table(out: dict[str, Any], n: int) -> list[str]:
 
 
 def broadcast_table(results: dict[str, tuple[float, dict]], replicas: int) -> list[str]:
-    rows = [f"| payload | size (MB) | tensors | put: numpy (ms) | put: torch (ms) | get per replica: numpy (ms) "
-            f"| get: torch (ms) | put + get, torch / numpy |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = ["| payload | size (MB) | tensors | put: numpy (ms) | put: torch (ms) | get per replica: numpy (ms) "
+            "| get: torch (ms) | put + get, torch / numpy |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, (mb, count, r) in results.items():
         n, t = r[NUMPY], r[TORCH]
         ratio = (t["put_s"] + t["get_s"]) / (n["put_s"] + n["get_s"])

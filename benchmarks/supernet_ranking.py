@@ -12,7 +12,7 @@ everything: epochs, batch size, learning rate, seed):
   ``sandwich``: largest + smallest + 2 uniform per step, the largest distilling into the others —
   BigNAS' in-place KD), trained with ``train_supernet``;
 * **PBT** (``pbt``): Tune's ``PopulationBasedTraining`` of ``--pbt-population`` sandwich supernets, each on
-  the same schedule, lr / kd_alpha / num_random explored (``raynas.strategies.supernet_pbt.run_pbt``, what
+  the same schedule, lr / kd_alpha / num_random explored (``raynas.supernet.pbt.run_pbt``, what
   an evaluator with ``pbt:`` runs); the best member ranks the subnets. Its non-PBT baseline at equal
   compute (``sandwich-equal``) is one sandwich supernet trained for as many subnet forward/backward
   passes as all PBT members together (a longer schedule);
@@ -93,11 +93,11 @@ def train_and_score(spec: Any, train: dict, rule: str, rule_config: dict, archs:
     ``{"val": [...], "test": [...], "s": seconds, "passes": subnet forward/backward passes}``."""
     import torch
 
-    from raynas.recipes.typed import from_dict
     from raynas.serving.spec import build_model, load_splits
     from raynas.supernet import build_sampler
     from raynas.supernet.train import TrainConfig, train_supernet
     from raynas.supernet.weights import to_numpy
+    from raynas.typed import from_dict
 
     torch.set_num_threads(1)
     start = time.perf_counter()
@@ -115,7 +115,7 @@ def pbt_and_score(spec: Any, spec_fields: dict, train: dict, args: argparse.Name
     lr / kd_alpha / num_random explored; the best member (by PBT's objective, the mean val accuracy of its
     reference subnets) scores ``archs``. ``passes`` counts every member's compute, exploited or not."""
     from raynas.evaluators.supernet import PBT_EVAL_ARCHS
-    from raynas.strategies.supernet_pbt import PBTConfig, run_pbt
+    from raynas.supernet.pbt import PBTConfig, run_pbt
 
     start = time.perf_counter()
     trial = {"space": spec.space, "supernet": spec.supernet, "sampling": "sandwich",
@@ -308,8 +308,9 @@ def pbt_lines(out: dict[str, Any], table: list[dict[str, Any]], args: argparse.N
         ratio = np.mean([e["passes"] / p["passes"] for e, p in zip(equal, pbt)])
         lines.append(f"`{EQUAL}` = one `sandwich` supernet (no PBT) trained for the same compute (subnet "
                      f"forward/backward passes, {ratio:.2f}× PBT's on average), i.e. a longer cosine schedule.")
-        per_seed = lambda split: ", ".join(f"{p:+.2f}" for p in np.subtract(by[PBT][f"tau_{split}"],
-                                                                            by[EQUAL][f"tau_{split}"]))
+        def per_seed(split):
+            return ", ".join(f"{p:+.2f}" for p in np.subtract(by[PBT][f"tau_{split}"],
+                                                                                    by[EQUAL][f"tau_{split}"]))
         lines += ["", f"**PBT vs the non-PBT baseline at equal compute** — Kendall τ (val) {ms(by[PBT]['tau_val'])} "
                   f"vs {ms(by[EQUAL]['tau_val'])} (per seed, PBT minus baseline: {per_seed('val')}); test "
                   f"{ms(by[PBT]['tau_test'])} vs {ms(by[EQUAL]['tau_test'])} ({per_seed('test')}). "

@@ -97,9 +97,10 @@ class Trial:
 
 def log_ours(recipe, records, uri: str, spool: Path) -> dict:
     from raynas.runtime.records import SearchSummary
+    from raynas.recipes.schema import TrackingSpec
     from raynas.tracking import MlflowTracker
 
-    tracker = MlflowTracker(uri, spool_dir=spool, stream=open(os.devnull, "w"))
+    tracker = MlflowTracker(TrackingSpec(uri, spool_dir=str(spool)), stream=open(os.devnull, "w"))
     summary = SearchSummary(num_candidates=len(records), best=max(records, key=lambda r: r.metrics["valid_acc"]))
     tracker.on_start({"recipe": recipe})
     for rec in records:

@@ -15,3 +15,7 @@ class RecipeError(RaynasError):
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}" if field else message)
+
+
+class RecipeDeprecationWarning(UserWarning):
+    """A recipe uses an old field path that still works; the message names the new one."""

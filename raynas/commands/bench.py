@@ -42,8 +42,8 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 def space_from_args(args: argparse.Namespace):
     """The ``MBV3Space`` that ``--space-config``/``--recipe`` describe (``RecipeError`` naming the field)."""
-    from raynas.recipes.typed import from_dict
     from raynas.space.mbv3 import MBV3Space
+    from raynas.typed import from_dict
 
     if args.recipe:
         from raynas.recipes import load_recipe

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from raynas.commands.registry import command
+from raynas.metrics import REGRET_TEST_ACC, VALID_ACC
 
 
 def add_recipe_args(p: argparse.ArgumentParser) -> None:
@@ -55,12 +56,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def make_tracker(recipe, tracking_uri: str | None = None):
     """The ``MlflowTracker`` a recipe's ``tracking`` section asks for (``tracking_uri`` overrides)."""
+    import dataclasses
+
     from raynas.tracking import MlflowTracker
 
-    t = recipe.tracking
-    return MlflowTracker(tracking_uri or t.tracking_uri, t.experiment, t.batch_size, t.flush_interval_s,
-                         run_per_candidate=t.run_per_candidate, plots=t.plots,
-                         table_interval_s=t.table_interval_s, spool_dir=t.spool_dir)
+    return MlflowTracker(dataclasses.replace(recipe.tracking,
+                                             tracking_uri=tracking_uri or recipe.tracking.tracking_uri))
 
 
 def _print_result(summary, tracker) -> None:
@@ -71,7 +72,7 @@ def _print_result(summary, tracker) -> None:
         print(f"Best arch: {best.arch}")
         shown = {**best.metrics, **best.hidden}
         print("  " + ", ".join(f"{k}={v:g}" for k, v in shown.items()))
-        regret = summary.metrics("valid_acc").get("regret_test_acc")
+        regret = summary.metrics(VALID_ACC).get(REGRET_TEST_ACC)
         if regret is not None:
             print(f"  regret to the benchmark's best test accuracy: {regret:.2f}")
     _print_tracking(tracker)

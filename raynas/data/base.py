@@ -15,8 +15,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from raynas.errors import RaynasError
-from raynas.recipes.typed import from_dict
 from raynas.registry import Registry
+from raynas.typed import from_dict
 
 DATASETS: Registry["ImageDataset"] = Registry("dataset")
 TRAIN, VAL, TEST = "train", "val", "test"

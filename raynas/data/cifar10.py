@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from raynas.data.base import DATASETS, DatasetMissingError, ImageDataset, NormalizedImages, Splits
-from raynas.recipes.typed import bounded
+from raynas.typed import bounded
 
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILE = "test_batch"

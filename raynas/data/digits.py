@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from raynas.data.base import DATASETS, ImageDataset, NormalizedImages, Splits
-from raynas.recipes.typed import bounded
+from raynas.typed import bounded
 
 DIGITS_MAX = 16.0
 DIGITS_RESOLUTION = 8

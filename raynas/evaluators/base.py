@@ -9,7 +9,12 @@ Contract:
     weights version), recorded as lineage.
   * ``Result.cost_s`` is the candidate's cost on the search clock: wall seconds, or simulated seconds
     when ``simulated`` is true (tabular benchmarks).
-  * Evaluators are picklable: the Tune backend ships them to workers with ``tune.with_parameters``.
+  * ``objective()`` names the metric a search optimises by default and its mode (``valid_acc``, max).
+  * ``prepare()`` acquires what evaluation needs (actors, weights) once, in the driver, before the search;
+    ``close()`` releases it. Both default to nothing; ``evaluate`` works unprepared too.
+  * Evaluators are picklable, and pickling has no side effects: the Tune backend ships them to workers
+    with ``tune.with_parameters``.
+Every registered evaluator passes ``raynas.testing.evaluator_contract``.
 """
 from __future__ import annotations
 
@@ -18,14 +23,11 @@ import dataclasses
 import time
 from typing import Any, Sequence
 
+from raynas.metrics import MAX, VALID_ACC
 from raynas.registry import Registry
 from raynas.space.base import Arch, SearchSpace
 
 EVALUATORS: Registry["Evaluator"] = Registry("evaluator")
-
-VALID_ACC = "valid_acc"
-TEST_ACC = "test_acc"
-FLOPS, PARAMS, LATENCY = "flops_m", "params_mb", "latency_ms"  # cost metrics (MFLOPs, MB, ms)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +61,16 @@ class Evaluator(abc.ABC):
     def __init__(self, space: SearchSpace, config: Any = None) -> None:
         self.space = space
         self.config = config if config is not None else self.Config()
+
+    def objective(self) -> tuple[str, str]:
+        """``(metric, mode)`` a search optimises unless told otherwise."""
+        return VALID_ACC, MAX
+
+    def prepare(self) -> None:
+        """Acquire what evaluation needs, once, in the driver (default: nothing)."""
+
+    def close(self) -> None:
+        """Release what ``prepare`` acquired (default: nothing)."""
 
     @property
     def id(self) -> str:

@@ -15,7 +15,8 @@ import dataclasses
 from typing import Literal
 
 from raynas.errors import RecipeError
-from raynas.evaluators.base import EVALUATORS, FLOPS, LATENCY, PARAMS, Evaluator, Result
+from raynas.evaluators.base import EVALUATORS, Evaluator, Result
+from raynas.metrics import FLOPS, LATENCY, PARAMS
 from raynas.space.nb201 import OPS
 
 CONV3, CONV1 = OPS.index("nor_conv_3x3"), OPS.index("nor_conv_1x1")

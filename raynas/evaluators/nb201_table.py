@@ -2,7 +2,8 @@
 
 The package ships this loader, not the data. The path is resolved, in order, from the argument, the
 ``RAYNAS_NB201_PATH`` environment variable, then ``shared/data/nb201`` in the working directory or any
-parent of it, then beside the installed package's parents (a source checkout next to ``shared/``). ``NB201TableMissing`` says where it looked.
+parent of it, then beside the installed package's parents (a source checkout next to ``shared/``).
+``NB201TableMissing`` says where it looked.
 """
 from __future__ import annotations
 

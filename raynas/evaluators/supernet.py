@@ -1,12 +1,17 @@
 """Supernet evaluator: scores archs with a weight-sharing supernet served by a ``ServerPool``.
 
-On first use (or when the evaluator is pickled while Ray is up — which is how Tune ships it to
-trial workers, so every worker reaches the driver's pool) it creates the pool's router; the pool
-then trains the supernet (``sampling``, ``train``) or loads ``weights`` (an ``.npz``, a checkpoint
-directory or an MLflow artifact URI) in one Ray task — trained weights are kept as
-``weights_dir/<key>.npz`` (the key hashes everything that determines them) and reused by later runs
-and by ``export_model`` — and starts ``replicas`` servers with
-``num_cpus``/``num_gpus`` each. ``evaluate`` asks the pool:
+Its one job is scoring through the pool; where the weights come from is a weights source
+(``raynas.serving.sources``): stored ``weights`` (an ``.npz``, a checkpoint directory or an MLflow
+artifact URI), training (``sampling``, ``train``; kept as ``weights_dir/<key>.npz``, the key hashing
+everything that determines them, and reused by later runs and by ``export_model``) or, with ``pbt``,
+population-based training run in the driver (the best member is served).
+
+``prepare()`` — called once by the runtime, in the driver, before the search — joins Ray if needed,
+prepares the weights source and creates the pool's router, which then trains or loads the weights in
+one Ray task and starts ``pool.replicas`` servers (``pool.num_cpus``/``pool.num_gpus`` each). The
+evaluator pickles as a plain value (no side effects): a prepared copy shipped to Tune's trial workers
+reaches the driver's pool; an unprepared one prepares on first use, where it is. ``evaluate`` asks
+the pool:
 
   * ``metrics``: ``valid_acc`` (percent, val split, after BN recalibration for the arch);
   * ``hidden``: ``test_acc`` (percent, test split);
@@ -14,36 +19,38 @@ and by ``export_model`` — and starts ``replicas`` servers with
     (``hit``/``miss`` of the pool's cache), ``replica`` (slot that computed it);
   * ``cost_s``: wall seconds of the pool request, shared equally by its archs (waiting for the pool
     to start — training — is not counted).
-With ``pbt`` set, the weights come from population-based training
-(``raynas.strategies.supernet_pbt``) run in the driver before the pool starts: the best member's
-weights are what the pool serves. ``publish(arrays)`` hot-swaps the served weights; ``export_model(arch, out_dir)`` saves the
-stand-alone subnet as an MLflow PyTorch model. Importing this module does not import torch.
+``publish(arrays)`` hot-swaps the served weights; ``export_model(arch, out_dir)`` saves the stand-alone
+subnet as an MLflow PyTorch model. Importing this module does not import torch.
 
 Resources: Tune's trial workers only wait on the pool, so give them little CPU
-(``backend.cpus_per_worker: 0.25``); ``workers * cpus_per_worker + train_num_cpus`` and
-``workers * cpus_per_worker + replicas * num_cpus`` must fit the cluster, or the pool never starts.
+(``backend.cpus_per_worker: 0.25``); ``workers * cpus_per_worker + pool.prepare_num_cpus`` and
+``workers * cpus_per_worker + pool.replicas * pool.num_cpus`` must fit the cluster, or the pool never
+starts. The pool's settings were top-level fields before (``evaluator.replicas`` …, and
+``train_num_cpus``/``train_num_gpus`` for ``pool.prepare_num_cpus``/``prepare_num_gpus``): those paths
+still work, with a deprecation warning.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from raynas.errors import RaynasError, RecipeError
-from raynas.evaluators.base import EVALUATORS, TEST_ACC, VALID_ACC, Evaluator, Result
-from raynas.recipes.typed import bounded, from_dict, to_dict
+from raynas.evaluators.base import EVALUATORS, Evaluator, Result
+from raynas.metrics import TEST_ACC, VALID_ACC
+from raynas.serving.router import PoolConfig
 from raynas.serving.sources import is_uri
-from raynas.strategies.supernet_pbt import PBTConfig
+from raynas.typed import bounded, from_dict, to_dict
 
 WEIGHTS_VERSION, EVAL_CACHE, REPLICA_TAG = "weights_version", "eval_cache", "replica"
 HIT, MISS = "hit", "miss"
 POOL_PREFIX = "raynas-supernet-"
 WEIGHTS_DIR = ".raynas/supernets"
+PBT_STORAGE = ".raynas/tune"  # Tune experiments of PBT runs
 PBT_EVAL_ARCHS = 2  # seeded random subnets tracked (besides largest/smallest) in PBT's objective
+POOL_FIELDS = ("replicas", "num_cpus", "num_gpus", "archs_per_call", "queue_depth", "cache_size", "max_retries")
 Scalar = bool | int | float | str
 
 
@@ -56,6 +63,10 @@ class SupernetEvaluator(Evaluator):
 
     @dataclasses.dataclass
     class Config:
+        MOVED: ClassVar[dict[str, str]] = {**{f: f"pool.{f}" for f in POOL_FIELDS},
+                                           "train_num_cpus": "pool.prepare_num_cpus",
+                                           "train_num_gpus": "pool.prepare_num_gpus"}
+
         supernet: str = "mbv3"  # a registered supernet serving the recipe's space
         supernet_config: dict[str, Scalar] = dataclasses.field(default_factory=dict)
         dataset: str = "digits"
@@ -65,24 +76,17 @@ class SupernetEvaluator(Evaluator):
         train: dict[str, Scalar | None] = dataclasses.field(default_factory=dict)  # TrainConfig fields
         weights: str | None = None  # skip training: .npz path, checkpoint dir or MLflow artifact URI
         weights_dir: str | None = WEIGHTS_DIR  # trained weights saved/reused as <dir>/<training key>.npz
-        replicas: int = bounded(1, gt=0)
-        num_cpus: float = bounded(1.0, gt=0)  # per replica
-        num_gpus: float = bounded(0.0, ge=0)  # per replica; fractions share a GPU
-        train_num_cpus: float = bounded(1.0, gt=0)  # the training (or loading) task
-        train_num_gpus: float = bounded(0.0, ge=0)
-        archs_per_call: int = bounded(4, gt=0)  # archs per replica call
-        queue_depth: int = bounded(2, gt=0)  # calls a replica holds at once; more wait in the router
+        pool: PoolConfig = dataclasses.field(default_factory=PoolConfig)  # replicas, resources, routing, cache
         eval_batch_size: int = bounded(256, gt=0)
-        cache_size: int = bounded(100_000, ge=0)
-        max_retries: int = bounded(3, ge=0)
         pool_name: str | None = None  # share one pool (and its cache) between searches by name
-        pbt: PBTConfig | None = None  # train by population-based training; the best member is served
+        pbt: dict[str, Any] | None = None  # PBTConfig fields: train by PBT; the best member is served
         device: Literal["auto", "cpu", "cuda"] = "auto"
 
         def validate(self, path: str) -> None:
             """Names and nested options checked against their registries (imports torch)."""
             from raynas.data import DATASETS
             from raynas.supernet import SAMPLERS, SUPERNETS
+            from raynas.supernet.pbt import PBTConfig
             from raynas.supernet.train import TrainConfig
 
             for field, registry, options in (("supernet", SUPERNETS, self.supernet_config),
@@ -94,6 +98,8 @@ class SupernetEvaluator(Evaluator):
                                       f"known: {', '.join(registry.names())}")
                 from_dict(registry.get(name).Config, dict(options), f"{path}.{field}_config")
             from_dict(TrainConfig, dict(self.train), f"{path}.train")
+            if self.pbt is not None:
+                from_dict(PBTConfig, dict(self.pbt), f"{path}.pbt")
             if self.weights and not is_uri(self.weights) and not Path(self.weights).expanduser().exists():
                 raise RecipeError(f"{path}.weights", f"no such file or directory: {self.weights}")
 
@@ -125,73 +131,43 @@ class SupernetEvaluator(Evaluator):
             eval_batch_size=cfg.eval_batch_size, device=cfg.device)
 
     # --- the pool ----------------------------------------------------------------------------
-    def weights_factory(self):
-        """Where the weights come from: stored ``weights``, else training (``sampling``, ``train``),
-        cached in ``weights_dir`` under a key of everything that determines them."""
+    def weights_source(self):
+        """Where the weights come from (``raynas.serving.sources``): stored ``weights``, else PBT
+        (``pbt``), else training (``sampling``, ``train``), kept in ``weights_dir``."""
         from raynas.serving.server import threads_for
-        from raynas.serving.sources import StoredWeights, TrainedWeights
+        from raynas.serving.sources import PBTWeights, StoredWeights, TrainedWeights
 
         cfg = self.config
         if cfg.weights:
             return StoredWeights.at(cfg.weights)
-        train = {"num_threads": threads_for(cfg.train_num_cpus), **cfg.train}
+        train = {"num_threads": threads_for(cfg.pool.prepare_num_cpus), **cfg.train}
         if cfg.pbt is not None:
-            return StoredWeights(self._pbt_weights(train))
-        factory = TrainedWeights(cfg.sampling, dict(cfg.sampling_config), train)
-        if cfg.weights_dir is None:
-            return factory
-        path = Path(cfg.weights_dir).expanduser().resolve() / f"{factory.key(self.spec)}.npz"
-        return dataclasses.replace(factory, cache_path=str(path))
+            trial = {"space": self.space.name, "space_config": to_dict(self.space.config),
+                     "supernet": cfg.supernet, "supernet_config": dict(cfg.supernet_config),
+                     "sampling": cfg.sampling, "sampling_config": dict(cfg.sampling_config),
+                     "dataset": cfg.dataset, "dataset_config": dict(cfg.dataset_config), "train": train,
+                     "eval_random_archs": PBT_EVAL_ARCHS}
+            return PBTWeights(trial, dict(cfg.pbt), directory=cfg.weights_dir or WEIGHTS_DIR,
+                              storage_path=str(Path(PBT_STORAGE).resolve()))
+        return TrainedWeights(cfg.sampling, dict(cfg.sampling_config), train).kept_in(cfg.weights_dir, self.spec)
 
-    def _pbt_weights(self, train: dict) -> str:
-        """Run PBT in this process (once per settings: kept in ``weights_dir``) and return the path of
-        the best member's weights, which the pool then loads and serves."""
-        from raynas.runtime.ray_session import ensure_ray
-        from raynas.strategies.supernet_pbt import run_pbt
-        from raynas.supernet.weights import save_npz
+    def prepare(self) -> None:
+        """Create the pool (once; joining Ray if needed): the weights source is prepared here, in this
+        process — PBT runs now — and the pool's router then trains or loads in its start-up task."""
+        if self._pool is not None:
+            return
+        from raynas.ray_env import ensure_ray
+        from raynas.serving.pool import ServerPool
 
-        cfg = self.config
-        trial = {"space": self.space.name, "space_config": to_dict(self.space.config), "supernet": cfg.supernet,
-                 "supernet_config": dict(cfg.supernet_config), "sampling": cfg.sampling,
-                 "sampling_config": dict(cfg.sampling_config), "dataset": cfg.dataset,
-                 "dataset_config": dict(cfg.dataset_config), "train": train, "eval_random_archs": PBT_EVAL_ARCHS}
-        key = hashlib.blake2b(json.dumps([trial, to_dict(cfg.pbt)], sort_keys=True, default=str).encode(),
-                              digest_size=8).hexdigest()
-        path = Path(cfg.weights_dir or WEIGHTS_DIR).expanduser().resolve() / f"pbt-{key}.npz"
-        if not path.is_file():
-            ensure_ray()
-            result = run_pbt(trial, cfg.pbt, Path(WEIGHTS_DIR).resolve().parent / "tune", name=f"pbt-{key}")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            save_npz(path, result.best_weights)
-        return str(path)
-
-    def pool_config(self):
-        from raynas.serving.router import PoolConfig
-
-        cfg = self.config
-        return PoolConfig(replicas=cfg.replicas, num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus,
-                          archs_per_call=cfg.archs_per_call, queue_depth=cfg.queue_depth, cache_size=cfg.cache_size,
-                          max_retries=cfg.max_retries, prepare_num_cpus=cfg.train_num_cpus,
-                          prepare_num_gpus=cfg.train_num_gpus)
+        ensure_ray()
+        factory = self.weights_source().prepare()
+        self._pool = ServerPool.create(self.spec, self.config.pool, factory=factory, name=self.pool_name)
 
     @property
     def pool(self):
-        """The ``ServerPool`` (created on first access, joining Ray if needed; not yet started)."""
-        if self._pool is None:
-            from raynas.runtime.ray_session import ensure_ray
-            from raynas.serving.pool import ServerPool
-
-            ensure_ray()
-            self._pool = ServerPool.create(self.spec, self.pool_config(), factory=self.weights_factory(),
-                                           name=self.pool_name)
+        """The ``ServerPool`` (``prepare``d on first access; not necessarily started yet)."""
+        self.prepare()
         return self._pool
-
-    def __getstate__(self) -> dict[str, Any]:
-        import ray
-
-        if self._pool is None and ray.is_initialized():
-            self.pool  # noqa: B018  (created here, in the driver, so the pool outlives trial workers)
-        return dict(self.__dict__)
 
     def close(self) -> None:
         """Stop the pool (other evaluators sharing it lose it too)."""
@@ -235,7 +211,8 @@ class SupernetEvaluator(Evaluator):
         from raynas.serving.spec import load_splits
 
         try:
-            return self.weights_factory()(self.spec, splits if splits is not None else load_splits(self.spec))
+            factory = self.weights_source().prepare()
+            return factory(self.spec, splits if splits is not None else load_splits(self.spec))
         except FileNotFoundError as err:
             raise RaynasError(f"supernet weights: {err}") from None
 

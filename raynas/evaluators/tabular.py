@@ -19,10 +19,11 @@ from typing import Literal
 import numpy as np
 
 from raynas.errors import RecipeError
-from raynas.evaluators.base import EVALUATORS, FLOPS, LATENCY, PARAMS, TEST_ACC, VALID_ACC, Evaluator, Result
+from raynas.evaluators.base import EVALUATORS, Evaluator, Result
 from raynas.evaluators.nb201_table import NB201TableMissing, load_table
-from raynas.recipes.typed import bounded
+from raynas.metrics import FLOPS, LATENCY, OPTIMUM_TEST_ACC, PARAMS, TEST_ACC, TEST_ACC_OF_BEST_VALID, VALID_ACC
 from raynas.space.nb201 import NB201Space
+from raynas.typed import bounded
 
 CIFAR10, CIFAR100, IMAGENET16 = "cifar10", "cifar100", "ImageNet16-120"
 Dataset = Literal["cifar10", "cifar100", "ImageNet16-120"]
@@ -97,6 +98,6 @@ class TabularNB201(Evaluator):
 
     def reference(self) -> dict[str, float]:
         best_by_valid = int(np.argmax(self._valid))
-        return {"optimum_test_acc": float(self._test.max()),
-                "test_acc_of_best_valid": float(self._test[best_by_valid]),
+        return {OPTIMUM_TEST_ACC: float(self._test.max()),
+                TEST_ACC_OF_BEST_VALID: float(self._test[best_by_valid]),
                 "mean_cost_s": float(self._cost.mean())}

@@ -20,7 +20,7 @@ import functools
 from typing import Literal
 
 from raynas.evaluators.base import EVALUATORS, Evaluator, Result
-from raynas.recipes.typed import bounded
+from raynas.typed import bounded
 
 SYNFLOW, NASWOT, GRAD_NORM, SNIP = "synflow", "naswot", "grad_norm", "snip"
 PROXIES = (SYNFLOW, NASWOT, GRAD_NORM, SNIP)

@@ -9,20 +9,15 @@ import dataclasses
 from typing import Any, ClassVar, Literal
 
 from raynas.errors import RecipeError
-from raynas.recipes.typed import bounded, from_dict, to_dict
+from raynas.evaluators import EVALUATORS
 from raynas.registry import Registry
+from raynas.space import SPACES
+from raynas.strategies import STRATEGIES
 from raynas.strategies.constraints import Constraint
+from raynas.typed import bounded, from_dict, to_dict
 
 TUNE, SIMULATE = "tune", "simulate"
-
-
-def component_registry(section: str) -> Registry:
-    """The registry for a component section (imported lazily: the schema is imported by them)."""
-    from raynas.evaluators import EVALUATORS
-    from raynas.space import SPACES
-    from raynas.strategies import STRATEGIES
-
-    return {"space": SPACES, "evaluator": EVALUATORS, "strategy": STRATEGIES}[section]
+COMPONENTS = ("space", "evaluator", "strategy")  # the recipe sections naming a registered component
 
 
 @dataclasses.dataclass
@@ -31,11 +26,11 @@ class Component:
 
     name: str
     config: Any
-    section: ClassVar[str] = ""
+    registry: ClassVar[Registry]
 
     @classmethod
     def parse(cls, value: Any, path: str) -> "Component":
-        registry = component_registry(cls.section)
+        registry = cls.registry
         if isinstance(value, str):
             value = {"name": value}
         if not isinstance(value, dict):
@@ -51,22 +46,22 @@ class Component:
 
     @property
     def impl(self) -> type:
-        return component_registry(self.section).get(self.name)
+        return self.registry.get(self.name)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, **to_dict(self.config)}
 
 
 class SpaceSpec(Component):
-    section = "space"
+    registry = SPACES
 
 
 class EvaluatorSpec(Component):
-    section = "evaluator"
+    registry = EVALUATORS
 
 
 class StrategySpec(Component):
-    section = "strategy"
+    registry = STRATEGIES
 
 
 @dataclasses.dataclass
@@ -137,7 +132,7 @@ class Recipe:
 
     def to_dict(self) -> dict[str, Any]:
         out = to_dict(self)
-        for section in ("space", "evaluator", "strategy"):
+        for section in COMPONENTS:
             out[section] = getattr(self, section).to_dict()
         return out
 

@@ -3,14 +3,15 @@ in the manner of Syne Tune's simulator backend) and ``tune`` (a real Ray Tune ``
 from __future__ import annotations
 
 import heapq
-import logging
 from pathlib import Path
 from typing import Any
 
 from ray.tune.search import Searcher
 
-from raynas.envdefaults import QUIET_TUNE, env_defaults
 from raynas.evaluators.base import Evaluator
+from raynas.metrics import COST_S
+from raynas.ray_env import quiet_tune
+from raynas.recipes.schema import BackendSpec
 from raynas.runtime.driver import CANDIDATES, SearchDriver
 
 
@@ -37,7 +38,7 @@ def run_simulated(driver: SearchDriver, evaluator: Evaluator) -> None:
             if not isinstance(config, dict):
                 break
             result = evaluate_candidates(evaluator, config)
-            end = driver.workers.start_of(trial_id) + sum(c["cost_s"] for c in result[CANDIDATES])
+            end = driver.workers.start_of(trial_id) + sum(c[COST_S] for c in result[CANDIDATES])
             heapq.heappush(events, (end, seq, trial_id, result))
             seq += 1
         if not events:
@@ -56,28 +57,23 @@ def _trial_name(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def run_tune(driver: SearchDriver, evaluator: Evaluator, *, name: str, workers: int,
-             cpus_per_worker: float, gpus_per_worker: float, storage_path: str | None) -> None:
-    """Run the search as a Ray Tune experiment: one trial per batch of candidates, actors reused."""
-    with env_defaults(QUIET_TUNE):
-        _fit(driver, evaluator, name=name, workers=workers, cpus_per_worker=cpus_per_worker,
-             gpus_per_worker=gpus_per_worker, storage_path=storage_path)
+def run_tune(driver: SearchDriver, evaluator: Evaluator, backend: BackendSpec, *, name: str) -> None:
+    """Run the search as a Ray Tune experiment ``name``: one trial per batch of candidates, actors
+    reused, ``backend.workers`` trials at once with ``backend``'s resources each."""
+    with quiet_tune():
+        _fit(driver, evaluator, backend, name)
 
 
-def _fit(driver: SearchDriver, evaluator: Evaluator, *, name: str, workers: int,
-         cpus_per_worker: float, gpus_per_worker: float, storage_path: str | None) -> None:
+def _fit(driver: SearchDriver, evaluator: Evaluator, backend: BackendSpec, name: str) -> None:
     from ray import tune
 
-    # Without Tune's JSON/CSV loggers its ResultGrid warns that it cannot read per-trial files; we
-    # never use the ResultGrid (results flow through the driver), so that warning is noise.
-    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-
+    storage_path = backend.storage_path
     storage = Path(storage_path or Path.cwd() / ".raynas" / "tune").resolve()
     trainable = tune.with_resources(tune.with_parameters(_trainable, evaluator=evaluator),
-                                    {"cpu": cpus_per_worker, "gpu": gpus_per_worker})
+                                    {"cpu": backend.cpus_per_worker, "gpu": backend.gpus_per_worker})
     tuner = tune.Tuner(
         trainable,
-        tune_config=tune.TuneConfig(search_alg=driver, num_samples=-1, max_concurrent_trials=workers,
+        tune_config=tune.TuneConfig(search_alg=driver, num_samples=-1, max_concurrent_trials=backend.workers,
                                     reuse_actors=True, trial_name_creator=_trial_name,
                                     trial_dirname_creator=_trial_name),
         # A trial reports exactly once. Stopping it on that report saves one actor round trip per

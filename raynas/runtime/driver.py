@@ -15,9 +15,10 @@ from typing import Any, Callable, Sequence
 from ray.tune.search import Searcher
 
 from raynas.evaluators.base import Result
+from raynas.metrics import MAX
 from raynas.runtime.clock import VirtualWorkers
 from raynas.runtime.records import CandidateRecord, SearchListener, SearchSummary
-from raynas.strategies.base import MAX, Strategy
+from raynas.strategies.base import Strategy
 from raynas.strategies.constraints import Constraint, satisfied
 
 CANDIDATES = "candidates"

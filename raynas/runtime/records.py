@@ -4,6 +4,19 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Protocol
 
+from raynas.metrics import (
+    FINISHED,
+    NUM_CANDIDATES,
+    NUM_FAILED,
+    NUM_OVER_BUDGET,
+    OPTIMUM_TEST_ACC,
+    REGRET_TEST_ACC,
+    SIM_TIME_S,
+    TEST_ACC,
+    WALL_TIME_S,
+    best,
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class CandidateRecord:
@@ -45,20 +58,20 @@ class SearchSummary:
     best: CandidateRecord | None = None
     reference: dict[str, float] = dataclasses.field(default_factory=dict)
     run_id: str | None = None
-    status: str = "FINISHED"  # MLflow run status: FINISHED, FAILED or KILLED
+    status: str = FINISHED  # MLflow run status: FINISHED, FAILED or KILLED (raynas.metrics)
     strategy_metrics: dict[str, float] = dataclasses.field(default_factory=dict)  # Strategy.report()
 
     def metrics(self, metric: str) -> dict[str, float]:
-        out = {"num_candidates": float(self.num_candidates), "num_failed": float(self.num_failed),
-               "num_over_budget": float(self.num_over_budget),
-               "sim_time_s": self.sim_time_s, "wall_time_s": self.wall_time_s, **self.strategy_metrics}
+        out = {NUM_CANDIDATES: float(self.num_candidates), NUM_FAILED: float(self.num_failed),
+               NUM_OVER_BUDGET: float(self.num_over_budget),
+               SIM_TIME_S: self.sim_time_s, WALL_TIME_S: self.wall_time_s, **self.strategy_metrics}
         if self.best is not None:
-            out[f"best_{metric}"] = self.best.metrics[metric]
+            out[best(metric)] = self.best.metrics[metric]
             for key, value in self.best.hidden.items():
-                out[f"best_{key}"] = value
-            optimum = self.reference.get("optimum_test_acc")
-            if optimum is not None and "test_acc" in self.best.hidden:
-                out["regret_test_acc"] = optimum - self.best.hidden["test_acc"]
+                out[best(key)] = value
+            optimum = self.reference.get(OPTIMUM_TEST_ACC)
+            if optimum is not None and TEST_ACC in self.best.hidden:
+                out[REGRET_TEST_ACC] = optimum - self.best.hidden[TEST_ACC]
         return out
 
 

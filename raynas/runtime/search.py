@@ -1,19 +1,24 @@
-"""``build_search(recipe)``: turn a validated recipe into a runnable ``Search``."""
+"""``build_search(recipe)``: turn a validated recipe into a runnable ``Search``.
+
+Building starts nothing (``raynas validate`` builds to check a recipe's components); ``Search.run``
+connects to Ray (tune backend), calls ``evaluator.prepare()`` once, here in the driver, then runs the
+backend."""
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, Callable, Sequence
 
-from raynas.evaluators.base import LATENCY, Evaluator
+from raynas.evaluators.base import Evaluator
 from raynas.evaluators.cost import CostEvaluator
+from raynas.metrics import FAILED, KILLED, LATENCY, device_metric
+from raynas.ray_env import ensure_ray
 from raynas.recipes.schema import SIMULATE, Recipe
 from raynas.runtime.backends import run_simulated, run_tune
 from raynas.runtime.driver import SearchDriver
-from raynas.runtime.ray_session import ensure_ray
 from raynas.runtime.records import SearchListener, SearchSummary
 from raynas.space.base import SearchSpace
 from raynas.strategies.base import Strategy
-from raynas.strategies.constraints import device_metric, feasibility
+from raynas.strategies.constraints import feasibility
 
 
 @dataclasses.dataclass
@@ -27,20 +32,20 @@ class Search:
     def run(self, info: dict[str, Any] | None = None) -> SearchSummary:
         """Run to the budget; listeners get ``on_end`` even when the run fails midway."""
         r = self.recipe
-        self.driver.start({"recipe": r, **(info or {})})
+        self.driver.start({"recipe": r, "metric": self.driver.metric, "mode": self.driver.mode, **(info or {})})
         try:
             if r.backend.name == SIMULATE:
+                self.evaluator.prepare()
                 run_simulated(self.driver, self.evaluator)
             else:
                 ensure_ray(r.ray.address, r.ray.num_cpus)
-                run_tune(self.driver, self.evaluator, name=r.name, workers=r.backend.workers,
-                         cpus_per_worker=r.backend.cpus_per_worker,
-                         gpus_per_worker=r.backend.gpus_per_worker, storage_path=r.backend.storage_path)
+                self.evaluator.prepare()
+                run_tune(self.driver, self.evaluator, r.backend, name=r.name)
         except KeyboardInterrupt:
-            self.driver.summary.status = "KILLED"
+            self.driver.summary.status = KILLED
             raise
         except BaseException:
-            self.driver.summary.status = "FAILED"
+            self.driver.summary.status = FAILED
             raise
         finally:
             summary = self.driver.finish()
@@ -84,15 +89,29 @@ def proxy_scorer(space: SearchSpace, proxy: str):
     return lambda arch: evaluator.scores(arch)[proxy]
 
 
-def build_search(recipe: Recipe, listeners: Sequence[SearchListener] = ()) -> Search:
+def _strategy(recipe: Recipe, space: SearchSpace, evaluator: Evaluator,
+              devices: Callable[[Any], dict[str, float]] | None, scorer: Callable[[Any], float] | None) -> Strategy:
+    cls, config = recipe.strategy.impl, recipe.strategy.config
+    metric, mode = evaluator.objective()
+    feasible = (feasibility(recipe.constraints, constraint_costs(space, recipe, devices))
+                if recipe.constraints else None)
+    proxy = cls.scorer_proxy(config)
+    if proxy is not None and scorer is None:
+        scorer = proxy_scorer(space, proxy)
+    return cls(space, config, seed=recipe.seed, metric=metric, mode=mode, feasible=feasible,
+               scorer=scorer if proxy is not None else None)
+
+
+def build_search(recipe: Recipe, listeners: Sequence[SearchListener] = (),
+                 scorer: Callable[[Any], float] | None = None) -> Search:
+    """The search a recipe describes; nothing starts. The strategy optimises the evaluator's
+    ``objective()`` and gets its collaborators here: ``feasible`` from the constraints' cost models,
+    and, when it declares a ``scorer_proxy``, ``scorer`` (default: that proxy from the zero-cost
+    evaluator; pass one to use e.g. precomputed values)."""
     space = recipe.space.impl(recipe.space.config)
     evaluator = recipe.evaluator.impl(space, recipe.evaluator.config)
-    strategy = recipe.strategy.impl(space, recipe.strategy.config, seed=recipe.seed)
     devices = device_costs(space, recipe)  # one set of per-device cost models: feasibility and records
-    if recipe.constraints:
-        strategy.feasible = feasibility(recipe.constraints, constraint_costs(space, recipe, devices))
-    if hasattr(strategy, "scorer"):
-        strategy.scorer = proxy_scorer(space, strategy.config.proxy)
+    strategy = _strategy(recipe, space, evaluator, devices, scorer)
     driver = SearchDriver(strategy, sim_budget_s=recipe.budget.sim_seconds,
                           max_candidates=recipe.budget.max_candidates, workers=recipe.backend.workers,
                           candidates_per_trial=recipe.backend.candidates_per_trial,

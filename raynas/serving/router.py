@@ -33,6 +33,7 @@ from ray.exceptions import RayActorError
 from raynas.serving.cache import EvalCache
 from raynas.serving.server import RESULTS, VERSION, SupernetServer, threads_for
 from raynas.serving.spec import EvalData, ModelSpec, load_splits
+from raynas.typed import bounded
 
 REPLICA, CACHED = "replica", "cached"
 WeightsFactory = Callable[[ModelSpec, Any], dict]  # (spec, splits) -> arrays; picklable
@@ -44,17 +45,18 @@ class PoolError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class PoolConfig:
-    """Replicas and their resources, routing and cache settings of one pool."""
+    """Replicas and their resources, routing and cache settings of one pool (a recipe's
+    ``evaluator.pool`` section)."""
 
-    replicas: int = 1
-    num_cpus: float = 1.0  # per replica (torch threads: its whole part, at least 1)
-    num_gpus: float = 0.0  # per replica; fractions share a GPU
-    archs_per_call: int = 4  # archs per replica call (a request's misses are split into such chunks)
-    queue_depth: int = 2  # chunks a replica holds at once (one running, the rest queued); more wait here
-    cache_size: int = 100_000  # evaluation-cache entries (0: off)
-    max_retries: int = 3  # per request chunk, after a replica died
-    prepare_num_cpus: float = 1.0  # the task that trains/loads weights and builds the eval data
-    prepare_num_gpus: float = 0.0
+    replicas: int = bounded(1, gt=0)
+    num_cpus: float = bounded(1.0, gt=0)  # per replica (torch threads: its whole part, at least 1)
+    num_gpus: float = bounded(0.0, ge=0)  # per replica; fractions share a GPU
+    archs_per_call: int = bounded(4, gt=0)  # archs per replica call (a request's misses are cut into such chunks)
+    queue_depth: int = bounded(2, gt=0)  # chunks a replica holds at once (one running, the rest queued); more wait
+    cache_size: int = bounded(100_000, ge=0)  # evaluation-cache entries (0: off)
+    max_retries: int = bounded(3, ge=0)  # per request chunk, after a replica died
+    prepare_num_cpus: float = bounded(1.0, gt=0)  # the start-up task: trains/loads weights, builds the eval data
+    prepare_num_gpus: float = bounded(0.0, ge=0)
 
 
 @dataclasses.dataclass

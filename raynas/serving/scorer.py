@@ -17,10 +17,10 @@ import time
 import warnings
 from typing import Any
 
+from raynas.metrics import TEST_ACC, VALID_ACC
 from raynas.serving.cache import LRUCache
 from raynas.serving.spec import EvalData, ModelSpec, build_model, check_fits
 
-VALID_ACC, TEST_ACC = "valid_acc", "test_acc"
 EVAL_S, BN_CACHED = "eval_s", "bn_cached"
 DEFAULT_BN_CACHE = 4096
 PERCENT = 100.0

@@ -1,17 +1,27 @@
-"""Where a pool's weights come from: weights factories ``(spec, splits) -> arrays`` (picklable values,
-run once, in the pool's start-up Ray task or in-process).
+"""Where a pool's weights come from. A *weights source* is a picklable value with two steps:
 
+  * ``prepare()`` runs once, in the driver, before the pool starts, and returns the *factory* the pool
+    runs: work that must happen in the driver (a whole Tune experiment, pinning the MLflow URI) happens
+    here; for sources with nothing to do it returns the source itself;
+  * the factory, ``(spec, splits) -> arrays``, runs once in the pool's start-up Ray task (or in-process
+    when there is no pool, e.g. ``raynas export``).
+
+Sources:
   * ``TrainedWeights`` trains a fresh supernet with the other half of the stack
-    (``raynas.supernet.train.train_supernet`` and a registered sampling rule), optionally saving the
-    result as ``.npz``;
+    (``raynas.supernet.train.train_supernet`` and a registered sampling rule), optionally keeping the
+    result as ``.npz`` under a key of everything that determines it (``cache_key``);
   * ``StoredWeights`` reads weights saved before: an ``.npz`` file (``save_npz``), a checkpoint
     directory holding one (``weights.npz`` preferred), or an MLflow artifact URI (``runs:/<id>/<path>``,
-    ``models:/…``, ``mlflow-artifacts:/…``, or any URI ``mlflow.artifacts.download_artifacts`` reads).
+    ``models:/…``, ``mlflow-artifacts:/…``, or any URI ``mlflow.artifacts.download_artifacts`` reads);
+  * ``PBTWeights`` runs population-based training (``raynas.supernet.pbt``) in the driver when its
+    weights are not kept yet, and serves the best member's weights (kept as ``.npz``, then stored).
 Weights are always a dict of numpy arrays (``raynas.supernet.weights.to_numpy``): no pickles.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -20,6 +30,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from raynas.serving.spec import ModelSpec, build_model
+from raynas.typed import from_dict
 
 NPZ_SUFFIX = ".npz"
 CHECKPOINT_WEIGHTS = ("weights.npz", "supernet.npz", "model.npz")
@@ -28,6 +39,25 @@ URI_PREFIXES = ("runs:/", "models:/", "mlflow-artifacts:", "s3://", "gs://", "ht
 
 def is_uri(source: str) -> bool:
     return source.startswith(URI_PREFIXES)
+
+
+def cache_key(what: Any) -> str:
+    """A short digest of ``what`` (JSON-able; dataclasses as dicts) and the raynas version: the name
+    under which weights determined by ``what`` are kept."""
+    from importlib import metadata
+
+    text = json.dumps([what, metadata.version("raynas")], sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` as ``path`` (.npz) atomically: a concurrent reader sees the whole file or none."""
+    from raynas.supernet.weights import save_npz
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+    save_npz(tmp, arrays)
+    os.replace(tmp, path)
 
 
 def weights_file(path: Path) -> Path:
@@ -77,6 +107,9 @@ class StoredWeights:
 
         return cls(source, mlflow.get_tracking_uri())
 
+    def prepare(self) -> "StoredWeights":
+        return self
+
     def __call__(self, spec: ModelSpec, splits: Any = None) -> dict[str, np.ndarray]:
         return read_weights(self.source, self.tracking_uri)
 
@@ -94,33 +127,34 @@ class TrainedWeights:
 
     def key(self, spec: ModelSpec) -> str:
         """A digest of everything that determines the trained weights (spec, rule, training, code version)."""
-        import hashlib
-        import json
-
-        from importlib import metadata
-
-        what = {"spec": dataclasses.asdict(spec), "sampling": self.sampling, "raynas": metadata.version("raynas"),
+        what = {"spec": dataclasses.asdict(spec), "sampling": self.sampling,
                 "sampling_config": dict(self.sampling_config), "train": dict(self.train)}
         what["spec"].pop("eval_batch_size"), what["spec"].pop("device")  # do not change the weights
-        return hashlib.blake2b(json.dumps(what, sort_keys=True, default=str).encode(), digest_size=8).hexdigest()
+        return cache_key(what)
+
+    def kept_in(self, directory: str | Path | None, spec: ModelSpec) -> "TrainedWeights":
+        """This source keeping its weights as ``<directory>/<key>.npz`` (unchanged for ``None``)."""
+        if directory is None:
+            return self
+        path = Path(directory).expanduser().resolve() / f"{self.key(spec)}{NPZ_SUFFIX}"
+        return dataclasses.replace(self, cache_path=str(path))
+
+    def prepare(self) -> "TrainedWeights":
+        return self
 
     def __call__(self, spec: ModelSpec, splits: Any) -> dict[str, np.ndarray]:
-        from raynas.supernet.weights import load_npz, save_npz
+        from raynas.supernet.weights import load_npz
 
         cached = Path(self.cache_path).expanduser() if self.cache_path else None
         if cached is not None and cached.is_file():
             return load_npz(cached)
         arrays = self.train_now(spec, splits)
         if cached is not None:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.tmp.npz")
-            save_npz(tmp, arrays)
-            os.replace(tmp, cached)  # atomic: a concurrent reader sees the whole file or none
+            save_atomic(cached, arrays)
         return arrays
 
     def train_now(self, spec: ModelSpec, splits: Any) -> dict[str, np.ndarray]:
         """Train a fresh supernet (no cache)."""
-        from raynas.recipes.typed import from_dict
         from raynas.supernet import build_sampler
         from raynas.supernet.train import TrainConfig, train_supernet
         from raynas.supernet.weights import to_numpy
@@ -130,3 +164,38 @@ class TrainedWeights:
         config = from_dict(TrainConfig, dict(self.train), "train")
         train_supernet(model, rule, splits, config, eval_archs={})
         return to_numpy(model)
+
+
+@dataclasses.dataclass(frozen=True)
+class PBTWeights:
+    """Source: the best member of a population-based training run (``raynas.supernet.pbt.run_pbt``) of
+    the supernet trial ``trial`` (a ``SupernetTrialConfig`` as a dict) with PBT settings ``pbt`` (a
+    ``PBTConfig`` as a dict), kept as ``<directory>/pbt-<key>.npz``. ``prepare()`` runs PBT in this
+    process — the Tune experiment under ``storage_path`` — unless that file exists, joining Ray if
+    needed, and returns the ``StoredWeights`` of the file."""
+
+    trial: Mapping[str, Any]
+    pbt: Mapping[str, Any]
+    directory: str
+    storage_path: str
+
+    def key(self) -> str:
+        return cache_key([dict(self.trial), dict(self.pbt)])
+
+    @property
+    def path(self) -> Path:
+        return Path(self.directory).expanduser().resolve() / f"pbt-{self.key()}{NPZ_SUFFIX}"
+
+    def prepare(self) -> StoredWeights:
+        if not self.path.is_file():
+            from raynas.ray_env import ensure_ray
+            from raynas.supernet.pbt import PBTConfig, run_pbt
+
+            ensure_ray()
+            config = from_dict(PBTConfig, dict(self.pbt), "pbt")
+            result = run_pbt(dict(self.trial), config, self.storage_path, name=f"pbt-{self.key()}")
+            save_atomic(self.path, result.best_weights)
+        return StoredWeights(str(self.path))
+
+    def __call__(self, spec: ModelSpec, splits: Any = None) -> dict[str, np.ndarray]:
+        return self.prepare()(spec, splits)

@@ -52,8 +52,8 @@ class ModelSpec:
 
     def build_space(self):
         """The search space (numpy only)."""
-        from raynas.recipes.typed import from_dict
         from raynas.space import SPACES
+        from raynas.typed import from_dict
 
         cls = SPACES.get(self.space)
         return cls(from_dict(cls.Config, dict(self.space_config), "space"))

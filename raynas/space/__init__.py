@@ -1,6 +1,8 @@
 """Search spaces (pure Python, no torch). Importing this package registers the built-in spaces."""
+from raynas.space import (
+    mbv3,  # noqa: F401  (registers "mbv3")
+    nb201,  # noqa: F401  (registers "nb201")
+)
 from raynas.space.base import SPACES, Arch, SearchSpace, build_space
-from raynas.space import nb201  # noqa: F401  (registers "nb201")
-from raynas.space import mbv3  # noqa: F401  (registers "mbv3")
 
 __all__ = ["SPACES", "Arch", "SearchSpace", "build_space"]

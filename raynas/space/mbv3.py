@@ -29,8 +29,8 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from raynas.errors import RecipeError
-from raynas.recipes.typed import bounded
 from raynas.space.base import SPACES, SearchSpace
+from raynas.typed import bounded
 
 STAGE_SEP, BLOCK_SEP = "|", ","
 _STAGE_RE = re.compile(r"^d(\d+):(.*)$")
@@ -163,7 +163,8 @@ class MBV3Space(SearchSpace):
     # ----- sampling and variation ----------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> MBV3Arch:
         """Uniform: every stage's depth and every slot's kernel and expand drawn independently."""
-        pick = lambda choices, n: tuple(int(choices[i]) for i in rng.integers(0, len(choices), size=n))
+        def pick(choices, n):
+            return tuple(int(choices[i]) for i in rng.integers(0, len(choices), size=n))
         return MBV3Arch(pick(self.depth_choices, self.num_stages),
                         pick(self.kernel_choices, self.num_slots),
                         pick(self.expand_choices, self.num_slots))
@@ -211,7 +212,8 @@ class MBV3Space(SearchSpace):
     def crossover(self, a: MBV3Arch, b: MBV3Arch, rng: np.random.Generator) -> MBV3Arch:
         """Uniform crossover: every depth, kernel and expand gene from ``a`` or ``b`` with probability 1/2."""
         a, b = as_arch(a), as_arch(b)
-        mix = lambda x, y: tuple(int(p if m else q) for p, q, m in zip(x, y, rng.random(len(x)) < 0.5))
+        def mix(x, y):
+            return tuple(int(p if m else q) for p, q, m in zip(x, y, rng.random(len(x)) < 0.5))
         return MBV3Arch(mix(a.depths, b.depths), mix(a.kernels, b.kernels), mix(a.expands, b.expands))
 
     # ----- identity -------------------------------------------------------------------------------
@@ -271,8 +273,10 @@ class MBV3Space(SearchSpace):
         if not (isinstance(arch, tuple) and len(arch) == 3):
             return False
         depths, kernels, expands = arch
-        ok = lambda genes, n, choices: (isinstance(genes, tuple) and len(genes) == n
-                                        and all(type(g) is int and g in choices for g in genes))
+
+        def ok(genes, n, choices):
+            return isinstance(genes, tuple) and len(genes) == n and all(type(g) is int and g in choices for g in genes)
+
         return (ok(depths, self.num_stages, self.depth_choices) and ok(kernels, self.num_slots, self.kernel_choices)
                 and ok(expands, self.num_slots, self.expand_choices))
 

@@ -21,8 +21,8 @@ constant, which both rules treat as zero; it carries no information about the in
 """
 from __future__ import annotations
 
-import itertools
 import hashlib
+import itertools
 from typing import Iterator
 
 import numpy as np

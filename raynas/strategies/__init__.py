@@ -1,6 +1,5 @@
 """Search strategies (Ray Tune Searchers). Importing this package registers the built-in ones."""
+from raynas.strategies import map_elites, nsga2, predictor, proxy_prefilter, random_search, rea  # noqa: F401  (registers them)
 from raynas.strategies.base import STRATEGIES, Observation, Proposal, Strategy, build_strategy
-from raynas.strategies import (  # noqa: F401  (registers them)
-    map_elites, nsga2, predictor, proxy_prefilter, random_search, rea)
 
 __all__ = ["STRATEGIES", "Observation", "Proposal", "Strategy", "build_strategy"]

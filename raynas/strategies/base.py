@@ -11,6 +11,11 @@ Contract (checked by ``raynas.testing.strategy_contract``):
     the arch itself (``"arch"``) or its functional hash ``space.canonical`` (``"function"``) — as long as
     ``unseen`` finds a new one within its bounded retries; the number skipped is in ``report()``.
 Subclasses implement ``_propose()`` and may override ``_observe``/``_state``/``_load_state``.
+
+Collaborators are passed to the constructor, never set afterwards (as Optuna's samplers take
+``constraints_func=``): ``feasible`` (arch -> bool, from the recipe's constraints and a cost model) and
+``scorer`` (arch -> float, a zero-cost proxy) for strategies that declare one with ``scorer_proxy``.
+Strategies stay torch-free: the runtime builds both from the layers below.
 """
 from __future__ import annotations
 
@@ -22,12 +27,11 @@ from typing import Any, Callable, Literal
 import numpy as np
 from ray.tune.search import Searcher
 
-from raynas.evaluators.base import VALID_ACC
+from raynas.metrics import MAX, VALID_ACC
 from raynas.registry import Registry
 from raynas.space.base import Arch, SearchSpace
 
 STRATEGIES: Registry["Strategy"] = Registry("strategy")
-MAX, MIN = "max", "min"
 DEDUP_OFF, DEDUP_ARCH, DEDUP_FUNCTION = "none", "arch", "function"
 DEDUP_MODES = (DEDUP_OFF, DEDUP_ARCH, DEDUP_FUNCTION)
 DedupMode = Literal["none", "arch", "function"]  # "none" rather than "off": YAML reads off as False
@@ -59,7 +63,8 @@ class Strategy(Searcher, abc.ABC):
         pass
 
     def __init__(self, space: SearchSpace, config: Any = None, seed: int = 0,
-                 metric: str = VALID_ACC, mode: str = MAX) -> None:
+                 metric: str = VALID_ACC, mode: str = MAX, *, feasible: Callable[[Arch], bool] | None = None,
+                 scorer: Callable[[Arch], float] | None = None) -> None:
         super().__init__(metric=metric, mode=mode)
         self.space = space
         self.config = config if config is not None else self.Config()
@@ -70,8 +75,13 @@ class Strategy(Searcher, abc.ABC):
         self.seen: set[Any] = set()  # dedup keys of all proposals (only filled when dedup is on)
         self.num_duplicates_skipped = 0
         self.num_infeasible_skipped = 0
-        # arch -> bool from a cost model (recipe constraints); set by build_search, not saved
-        self.feasible: Callable[[Arch], bool] | None = None
+        self.feasible = feasible  # arch -> bool from a cost model (recipe constraints); not saved
+        self.scorer = scorer  # arch -> proxy score, for strategies with a scorer_proxy; not saved
+
+    @classmethod
+    def scorer_proxy(cls, config: Any) -> str | None:
+        """The zero-cost proxy this strategy needs as ``scorer`` with ``config`` (default: none)."""
+        return None
 
     # --- Tune Searcher API -------------------------------------------------------------------
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
@@ -184,5 +194,6 @@ class Strategy(Searcher, abc.ABC):
         return max(self.history, key=lambda o: o.score, default=None)
 
 
-def build_strategy(name: str, space: SearchSpace, config: Any = None, seed: int = 0) -> Strategy:
-    return STRATEGIES.get(name)(space, config, seed=seed)
+def build_strategy(name: str, space: SearchSpace, config: Any = None, seed: int = 0, **collaborators: Any) -> Strategy:
+    """The strategy registered as ``name``; ``collaborators``: ``metric``, ``mode``, ``feasible``, ``scorer``."""
+    return STRATEGIES.get(name)(space, config, seed=seed, **collaborators)

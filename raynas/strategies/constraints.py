@@ -11,15 +11,7 @@ import dataclasses
 from typing import Callable, Sequence
 
 from raynas.errors import RecipeError
-from raynas.evaluators.base import LATENCY
-
-
-DEVICE_SEP = "."  # MLflow metric names allow [/\w.\- :]
-
-
-def device_metric(metric: str, device: str) -> str:
-    """The name of ``metric`` measured on ``device``: ``latency_ms.raspi4``."""
-    return f"{metric}{DEVICE_SEP}{device}"
+from raynas.metrics import LATENCY, device_metric
 
 
 @dataclasses.dataclass

@@ -14,9 +14,9 @@ import dataclasses
 import numpy as np
 
 from raynas.errors import RecipeError
-from raynas.evaluators.base import FLOPS, LATENCY
-from raynas.recipes.typed import bounded
+from raynas.metrics import FLOPS, LATENCY, VALID_ACC
 from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, DedupMode, Observation, Proposal, Strategy
+from raynas.typed import bounded
 
 
 @dataclasses.dataclass
@@ -47,7 +47,7 @@ class MapElites(Strategy):
 
     @dataclasses.dataclass
     class Config:
-        fitness: str = "valid_acc"
+        fitness: str = VALID_ACC
         descriptors: list[Descriptor] = dataclasses.field(default_factory=_default_descriptors)
         init_samples: int = bounded(20, gt=0)
         crossover_prob: float = bounded(0.2, ge=0, le=1)

@@ -14,15 +14,22 @@ import dataclasses
 
 import numpy as np
 
-from raynas.recipes.typed import bounded
 from raynas.errors import RecipeError
+from raynas.metrics import FLOPS, MAX, MIN, VALID_ACC
 from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, DedupMode, Observation, Proposal, Strategy
-from raynas.strategies.pareto import (Objective, as_maximised, crowding_distance, hypervolume_2d,
-                                      nondominated_fronts, pareto_front)
+from raynas.strategies.pareto import (
+    Objective,
+    as_maximised,
+    crowding_distance,
+    hypervolume_2d,
+    nondominated_fronts,
+    pareto_front,
+)
+from raynas.typed import bounded
 
 
 def _default_objectives() -> list[Objective]:
-    return [Objective("valid_acc", "max"), Objective("flops_m", "min")]
+    return [Objective(VALID_ACC, MAX), Objective(FLOPS, MIN)]
 
 
 @STRATEGIES.register("nsga2")
@@ -74,7 +81,8 @@ class NSGA2(Strategy):
             arch, how = self.space.crossover(a.proposal.arch, b.proposal.arch, self.rng), "crossover+mutation"
         child = self.space.mutate(arch, self.rng)
         variation = f"{how}: {self.space.describe_mutation(a.proposal.arch, child)}"
-        return Proposal(child, parent=a.proposal.arch, variation=variation, generation=max(a.proposal.generation, b.proposal.generation) + 1)
+        generation = max(a.proposal.generation, b.proposal.generation) + 1
+        return Proposal(child, parent=a.proposal.arch, variation=variation, generation=generation)
 
     def _propose(self) -> Proposal:
         self.num_proposed += 1

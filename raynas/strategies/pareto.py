@@ -11,7 +11,7 @@ from typing import Literal
 
 import numpy as np
 
-from raynas.strategies.base import MAX
+from raynas.metrics import MAX
 
 
 @dataclasses.dataclass

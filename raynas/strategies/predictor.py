@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from raynas.recipes.typed import bounded
 from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, DedupMode, Observation, Proposal
 from raynas.strategies.rea import AgingEvolution
+from raynas.typed import bounded
 
 
 @STRATEGIES.register("predictor_evolution")

@@ -4,21 +4,22 @@ Each proposal draws ``screen`` candidates — uniform samples during the first `
 proposals, afterwards mutations of REA tournament winners (``sample_size`` of the
 ``population_size`` most recent results) — scores them with the proxy (``Config.proxy``, computed by
 ``raynas.evaluators.zero_cost`` on untrained networks; cached per functional hash) and proposes the
-highest-scoring new one. The strategy itself stays torch-free: ``build_search`` injects ``scorer``
-(arch -> float). Proxy wall time is not charged to the simulated clock (a proxy costs well under a
-second; a training run costs minutes); ``report()`` gives the number of proxy evaluations.
+highest-scoring new one. The strategy itself stays torch-free: it is constructed with ``scorer``
+(arch -> float; ``build_search`` makes it from ``scorer_proxy``). Proxy wall time is not charged to the
+simulated clock (a proxy costs well under a second; a training run costs minutes); ``report()`` gives
+the number of proxy evaluations.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
-from raynas.recipes.typed import bounded
 from raynas.space.base import Arch
 from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, DedupMode, Proposal
 from raynas.strategies.rea import AgingEvolution
+from raynas.typed import bounded
 
 
 @STRATEGIES.register("proxy_prefilter")
@@ -37,12 +38,15 @@ class ProxyPrefilter(AgingEvolution):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.scorer: Callable[[Arch], float] | None = None  # injected; see the module docstring
         self.cache: dict[str, float] = {}
+
+    @classmethod
+    def scorer_proxy(cls, config: "ProxyPrefilter.Config") -> str:
+        return config.proxy
 
     def score(self, arch: Arch) -> float:
         if self.scorer is None:
-            raise RuntimeError("proxy_prefilter needs a scorer (build_search injects one)")
+            raise RuntimeError("proxy_prefilter needs a scorer: construct it with scorer= (build_search does)")
         key = self.space.canonical(arch)
         if key not in self.cache:
             self.cache[key] = float(self.scorer(arch))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from raynas.recipes.typed import bounded
 from raynas.strategies.base import DEDUP_OFF, STRATEGIES, DedupMode, Proposal, Strategy
+from raynas.typed import bounded
 
 
 @STRATEGIES.register("random")

@@ -20,8 +20,8 @@ from __future__ import annotations
 import collections
 import dataclasses
 
-from raynas.recipes.typed import bounded
 from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, DedupMode, Observation, Proposal, Strategy
+from raynas.typed import bounded
 
 
 class AgingEvolution(Strategy):

@@ -8,7 +8,7 @@ Contract:
   * Construction is deterministic: weights are initialised from ``config.seed`` with a private
     ``torch.Generator`` (the global torch RNG is never touched).
   * ``SUPERNETS`` maps a name to the class; ``build_supernet(name, space, config)`` builds one, where
-    ``config`` is the class's ``Config``, a plain mapping (checked by ``raynas.recipes.typed``) or None.
+    ``config`` is the class's ``Config``, a plain mapping (checked by ``raynas.typed``) or None.
 """
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from raynas.recipes.typed import bounded, from_dict
 from raynas.registry import Registry
 from raynas.space.base import Arch, SearchSpace
+from raynas.typed import bounded, from_dict
 
 SUPERNETS: Registry["Supernet"] = Registry("supernet")
 

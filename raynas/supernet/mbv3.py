@@ -21,10 +21,10 @@ import dataclasses
 import torch
 from torch import nn
 
-from raynas.recipes.typed import bounded
 from raynas.space.mbv3 import MBV3Arch, MBV3Space
 from raynas.supernet.base import SUPERNETS, Supernet, init_weights, private_rng
 from raynas.supernet.ops import ConvBNAct, DynamicBatchNorm2d, DynamicDepthwiseConv, DynamicPointwiseConv
+from raynas.typed import bounded
 
 
 class ElasticMBConv(nn.Module):

@@ -14,9 +14,9 @@ import dataclasses
 import torch
 from torch import nn
 
-from raynas.recipes.typed import bounded
 from raynas.space.nb201 import EDGES, NUM_NODES, OPS, NB201Arch
 from raynas.supernet.base import SUPERNETS, Supernet, init_weights, private_rng
+from raynas.typed import bounded
 
 NONE, SKIP, CONV1, CONV3, POOL3 = OPS
 NUM_STAGES = 3

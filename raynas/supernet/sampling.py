@@ -23,9 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from raynas.recipes.typed import bounded, from_dict
 from raynas.registry import Registry
 from raynas.space.base import Arch, SearchSpace
+from raynas.typed import bounded, from_dict
 
 SAMPLERS: Registry["SamplingRule"] = Registry("sampling rule")
 UNIFORM, SANDWICH, COMPLEXITY = "uniform", "sandwich", "complexity"

@@ -23,10 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from raynas.data.base import TRAIN, VAL, Splits
-from raynas.recipes.typed import bounded
 from raynas.space.base import Arch, SearchSpace
 from raynas.supernet.bn import DEFAULT_CALIB_BATCHES, recalibrate_bn
 from raynas.supernet.sampling import SamplingRule, Step, kd_loss
+from raynas.typed import bounded
 
 SGD, ADAM = "sgd", "adam"
 COSINE, CONSTANT = "cosine", "constant"
@@ -172,7 +172,8 @@ def evaluate_subnet(model: nn.Module, arch: Arch, loader: Iterable[Any], calib_l
 def evaluate_archs(model: nn.Module, archs: dict[str, Arch], splits: Splits, config: TrainConfig,
                    split: str = VAL) -> dict[str, float]:
     """``{"<split>_acc_<name>": accuracy}`` for each named arch, each with its own BN recalibration."""
-    calib = lambda: splits.loader(TRAIN, config.batch_size, shuffle=True, seed=config.seed + CALIB_SEED_OFFSET)
+    def calib():
+        return splits.loader(TRAIN, config.batch_size, shuffle=True, seed=config.seed + CALIB_SEED_OFFSET)
     data = splits.loader(split, EVAL_BATCH_SIZE)
     return {f"{split}_acc_{name}": evaluate_subnet(model, arch, data, calib(), config.calib_batches)
             for name, arch in archs.items()}

@@ -20,8 +20,15 @@ from typing import Any, Callable
 from raynas.supernet.sampling import SamplingRule
 from raynas.supernet.train import apply_hyperparams, make_optimizer, train_supernet
 from raynas.supernet.trial import build_trial
-from raynas.supernet.weights import (load_npz, load_numpy, optimizer_load_numpy, optimizer_to_numpy, save_npz,
-                                     to_numpy, weights_version)
+from raynas.supernet.weights import (
+    load_npz,
+    load_numpy,
+    optimizer_load_numpy,
+    optimizer_to_numpy,
+    save_npz,
+    to_numpy,
+    weights_version,
+)
 
 WEIGHTS_FILE, OPTIMIZER_FILE, STATE_FILE = "weights.npz", "optimizer.npz", "state.json"
 EPOCHS_DONE, WEIGHTS_VERSION = "epochs_done", "weights_version"

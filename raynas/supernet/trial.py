@@ -12,12 +12,12 @@ from typing import Any, Mapping
 from torch import nn
 
 from raynas.data import Splits, load_dataset
-from raynas.recipes.typed import bounded, from_dict
-from raynas.space import SearchSpace, SPACES
+from raynas.space import SPACES, SearchSpace
 from raynas.space.base import Arch
 from raynas.supernet.base import build_supernet
 from raynas.supernet.sampling import SANDWICH, SamplingRule, build_sampler
 from raynas.supernet.train import TrainConfig, reference_archs, select_device
+from raynas.typed import bounded, from_dict
 
 SHAPE_FIELDS = ("in_channels", "resolution", "num_classes")
 

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 from raynas.errors import RaynasError
+from raynas.metrics import VALID_ACC
 from raynas.tracking.sync import BEST_SO_FAR_PREFIX, METRIC_TAG, PARENT_RUN_TAG, metric_name
 
-DEFAULT_METRIC = "valid_acc"
+DEFAULT_METRIC = VALID_ACC
 MAX_RUNS = 1000
 
 
-def best_so_far_curves(client, experiment: str, where: str = "") -> tuple[dict[str, tuple[list[int], list[float]]], str]:
+Curve = tuple[list[int], list[float]]  # (steps, values)
+
+
+def best_so_far_curves(client, experiment: str, where: str = "") -> tuple[dict[str, Curve], str]:
     """``({label: (steps, values)}, metric)`` for every search run (child runs excluded) of
     ``experiment`` that logged ``best_so_far/<metric>``; label = run name (+ id prefix if repeated).
 

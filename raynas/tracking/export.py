@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from raynas.errors import RaynasError
+from raynas.metrics import COST_S, VALID_ACC
 from raynas.tracking import tables
 from raynas.tracking.sync import CANDIDATE_PREFIX, METRIC_TAG, MODE_TAG, NOT_FOUND, RECIPE_ARTIFACT
 
 BEST_ARCH_JSON = "best_arch.json"
 MODEL_DIR = "model"
 EXPORT_HOOK = "export_model"
-RECORD_METRICS = ("cost_s", "sim_end_s")
+RECORD_METRICS = (COST_S, "sim_end_s")  # CandidateRecord fields logged as metrics
 
 
 @runtime_checkable
@@ -81,7 +82,7 @@ def _best_row(client, run) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     run_id = run.info.run_id
-    metric = run.data.tags.get(METRIC_TAG, "valid_acc")
+    metric = run.data.tags.get(METRIC_TAG, VALID_ACC)
     mode = run.data.tags.get(MODE_TAG, "max")
     if tables.PARQUET_TABLE not in [f.path for f in client.list_artifacts(run_id)]:
         raise RaynasError(f"run {run_id} has no {tables.PARQUET_TABLE} yet (is the search still running?)")

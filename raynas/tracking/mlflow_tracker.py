@@ -21,11 +21,13 @@ import uuid
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
+from raynas.metrics import MAX, VALID_ACC
 from raynas.recipes.loader import dump_recipe
+from raynas.recipes.schema import TrackingSpec
 from raynas.runtime.records import CandidateRecord, SearchSummary
 from raynas.tracking.context import cluster_tags, version_tags
 from raynas.tracking.resilience import Backoff, quick_http, reason, refused
-from raynas.tracking.spool import MAX, RunEnd, RunSpec, Spool, TrackingState
+from raynas.tracking.spool import RunEnd, RunSpec, Spool, TrackingState
 from raynas.tracking.sync import RunSync
 
 MAX_PARAM_LEN = 6000
@@ -67,20 +69,15 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
 class MlflowTracker:
     """A ``SearchListener`` that writes the search to MLflow (see the module docstring)."""
 
-    def __init__(self, tracking_uri: str | None = None, experiment: str | None = None,
-                 batch_size: int = 200, flush_interval_s: float = 5.0, metric: str = "valid_acc",
-                 mode: str = MAX, run_per_candidate: bool = False, plots: bool = True,
-                 table_interval_s: float = 30.0, spool_dir: str | Path | None = None,
+    def __init__(self, config: TrackingSpec | None = None, *, metric: str = VALID_ACC, mode: str = MAX,
                  backoff: Backoff | None = None, end_retry_delays_s: Sequence[float] = (1.0, 2.0, 4.0),
                  stream: TextIO | None = None) -> None:
-        self.tracking_uri = tracking_uri or default_tracking_uri()
-        self.experiment = experiment
-        self.batch_size = batch_size
-        self.flush_interval_s = flush_interval_s
+        """``config``: a recipe's ``tracking`` section, whole. ``metric``/``mode``: what "best" means
+        unless the search says otherwise (``on_start`` info ``metric``/``mode``)."""
+        self.config = config if config is not None else TrackingSpec()
+        self.tracking_uri = self.config.tracking_uri or default_tracking_uri()
+        self.spool_dir = Path(self.config.spool_dir) if self.config.spool_dir else Path.cwd() / SPOOL_DIR
         self.metric, self.mode = metric, mode
-        self.run_per_candidate, self.plots = run_per_candidate, plots
-        self.table_interval_s = table_interval_s
-        self.spool_dir = Path(spool_dir) if spool_dir else Path.cwd() / SPOOL_DIR
         self.backoff = backoff or Backoff()
         self.end_retry_delays_s = tuple(end_retry_delays_s)
         self.stream = stream  # None: sys.stderr at write time (keeps the tracker picklable)
@@ -115,8 +112,9 @@ class MlflowTracker:
 
     # --- listener API ------------------------------------------------------------------------
     def on_start(self, info: dict[str, Any]) -> None:
-        recipe = info["recipe"]
-        name = self.experiment or recipe.name
+        recipe, cfg = info["recipe"], self.config
+        self.metric, self.mode = info.get("metric", self.metric), info.get("mode", self.mode)
+        name = cfg.experiment or recipe.name
         tags = {**version_tags(), "raynas.recipe": recipe.name, "raynas.strategy": recipe.strategy.name,
                 "raynas.evaluator": recipe.evaluator.name, "raynas.space": recipe.space.name,
                 **{k: str(v) for k, v in info.items() if k != "recipe"}}
@@ -126,10 +124,10 @@ class MlflowTracker:
             artifact_location=default_artifact_location(self.tracking_uri, name),
             run_name=f"{recipe.strategy.name}-seed{recipe.seed}-{time.strftime('%Y%m%d-%H%M%S')}",
             tags=tags, params=flatten(recipe.to_dict()), recipe_yaml=dump_recipe(recipe),
-            metric=self.metric, mode=self.mode, run_per_candidate=self.run_per_candidate, plots=self.plots)
+            metric=self.metric, mode=self.mode, run_per_candidate=cfg.run_per_candidate, plots=cfg.plots)
         self.state = TrackingState(spec)
         self.spool = Spool.create(self.spool_dir, spec)
-        self.sync = RunSync(None, self.state, on_run=self.spool.run, table_interval_s=self.table_interval_s)
+        self.sync = RunSync(None, self.state, on_run=self.spool.run, table_interval_s=cfg.table_interval_s)
         self._attempt()
 
     def on_candidate(self, record: CandidateRecord) -> None:
@@ -138,8 +136,8 @@ class MlflowTracker:
         self.state.add(record)
         self.spool.candidate(record)
         self._unsent += 1
-        due = time.monotonic() - self._last_flush >= self.flush_interval_s
-        if self._unsent >= self.batch_size or due:
+        due = time.monotonic() - self._last_flush >= self.config.flush_interval_s
+        if self._unsent >= self.config.batch_size or due:
             self.flush()
 
     def on_end(self, summary: SearchSummary) -> None:

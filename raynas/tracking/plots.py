@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from raynas.metrics import COST_METRICS, COST_S, MAX
 from raynas.runtime.records import CandidateRecord
 
 PROGRESS_PNG = "plots/progress.png"
 PARETO_PNG = "plots/pareto.png"
-COST_METRICS = ("latency_ms", "flops_m", "params_mb")  # preferred order; else the clock cost
-CLOCK_COST = "cost_s"
+CLOCK_COST = COST_S  # the cost axis when no cost metric was recorded
 DPI = 110
 FRONT_COLOR, CLOUD_COLOR = "tab:red", "tab:blue"
 
@@ -38,7 +38,7 @@ def _save(fig, path: str | Path) -> Path:
 
 
 def save_progress(records: Sequence[CandidateRecord], metric: str, path: str | Path,
-                  mode: str = "max", title: str = "") -> Path:
+                  mode: str = MAX, title: str = "") -> Path:
     """Two panels: the best ``metric`` so far vs the search clock (``sim_end_s``) and vs wall time
     (``wall_s``), each a running best over the candidates sorted by that time."""
     kept = [r for r in records if metric in r.metrics]
@@ -91,7 +91,7 @@ def pareto_front(points: Sequence[tuple[float, float]], maximise: bool = True) -
 
 
 def save_pareto(records: Sequence[CandidateRecord], metric: str, path: str | Path,
-                mode: str = "max") -> Path:
+                mode: str = MAX) -> Path:
     """Scatter of ``metric`` vs ``cost_metric(records)``; the front drawn as a red staircase."""
     cost = cost_metric(records)
     kept = [r for r in records if metric in r.metrics]

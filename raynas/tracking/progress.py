@@ -5,6 +5,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from raynas.metrics import MAX, MIN, TEST_ACC, VALID_ACC
 from raynas.runtime.records import CandidateRecord, SearchSummary
 
 
@@ -12,10 +13,10 @@ class ConsoleProgress:
     """Redraws one line at most ``max_hz`` times a second on a terminal; elsewhere prints a line every
     ``every_s`` seconds, so CI logs show progress without flooding."""
 
-    def __init__(self, metric: str = "valid_acc", budget_s: float | None = None,
+    def __init__(self, metric: str = VALID_ACC, budget_s: float | None = None,
                  max_candidates: int | None = None, stream: TextIO | None = None,
                  max_hz: float = 10.0, every_s: float = 5.0) -> None:
-        self.metric, self.budget_s, self.max_candidates = metric, budget_s, max_candidates
+        self.metric, self.mode, self.budget_s, self.max_candidates = metric, MAX, budget_s, max_candidates
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty()
         self.min_gap = 1.0 / max_hz if self.live else every_s
@@ -26,18 +27,23 @@ class ConsoleProgress:
         self._clock = 0.0
 
     def on_start(self, info: dict[str, Any]) -> None:
+        """``info``: ``metric``/``mode`` of the search, when it names them."""
         self._t0 = time.perf_counter()
+        self.metric, self.mode = info.get("metric", self.metric), info.get("mode", self.mode)
 
     def on_candidate(self, record: CandidateRecord) -> None:
         self._n += 1
         self._clock = max(self._clock, record.sim_end_s)
         score = record.metrics.get(self.metric)
-        if score is not None and (self._best is None or score > self._best.metrics[self.metric]):
+        if score is not None and (self._best is None or self._beats(score, self._best.metrics[self.metric])):
             self._best = record
         now = time.perf_counter()
         if now - self._last >= self.min_gap:
             self._last = now
             self._draw()
+
+    def _beats(self, score: float, best: float) -> bool:
+        return score < best if self.mode == MIN else score > best
 
     def on_end(self, summary: SearchSummary) -> None:
         self._draw()
@@ -50,8 +56,8 @@ class ConsoleProgress:
         parts = [f"candidates {cands}"]
         if self._best is not None:
             best = f"best {self.metric} {self._best.metrics[self.metric]:.2f}"
-            if "test_acc" in self._best.hidden:
-                best += f" (test {self._best.hidden['test_acc']:.2f})"
+            if TEST_ACC in self._best.hidden:
+                best += f" (test {self._best.hidden[TEST_ACC]:.2f})"
             parts.append(best)
         clock = f"clock {self._clock:,.0f}" + (f"/{self.budget_s:,.0f}" if self.budget_s else "") + " s"
         parts += [clock, f"wall {time.perf_counter() - self._t0:.1f} s"]

@@ -6,11 +6,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from raynas.metrics import KILLED, NUM_CANDIDATES
 from raynas.tracking.resilience import quick_http, reason
 from raynas.tracking.spool import RunEnd, Spool, load_state
 from raynas.tracking.sync import RunSync
-
-KILLED = "KILLED"  # a spool without an end event: the search process died
 
 
 @dataclasses.dataclass
@@ -35,7 +34,7 @@ def replay(path: str | Path, tracking_uri: str | None = None,
         state.spec.tracking_uri = tracking_uri
         state.spec.artifact_location = default_artifact_location(tracking_uri, state.spec.experiment)
     if state.end is None:
-        state.end = RunEnd(metrics={"num_candidates": float(len(state.records))}, tags={}, status=KILLED)
+        state.end = RunEnd(metrics={NUM_CANDIDATES: float(len(state.records))}, tags={}, status=KILLED)
     sync = RunSync(MlflowClient(state.spec.tracking_uri), state, on_run=Spool(path).run, reconcile=True)
     error = ""
     for delay in (0.0, *retry_delays_s):

@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import time
 
-from raynas.envdefaults import env_defaults
+from raynas.ray_env import env_defaults
 
 HTTP_MAX_RETRIES_ENV = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
 HTTP_TIMEOUT_ENV = "MLFLOW_HTTP_REQUEST_TIMEOUT"

@@ -16,11 +16,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from raynas.metrics import MAX, VALID_ACC
 from raynas.runtime.records import CandidateRecord
 
 SPEC, RUN, CANDIDATE, END = "spec", "run", "candidate", "end"
 SPOOL_SUFFIX = ".jsonl"
-MAX, MIN = "max", "min"
 
 
 @dataclasses.dataclass
@@ -35,7 +35,7 @@ class RunSpec:
     tags: dict[str, str]
     params: dict[str, str]
     recipe_yaml: str
-    metric: str = "valid_acc"
+    metric: str = VALID_ACC
     mode: str = MAX
     run_per_candidate: bool = False
     plots: bool = True

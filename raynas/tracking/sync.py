@@ -31,6 +31,7 @@ import time
 import warnings
 from typing import Any, Callable, Iterable
 
+from raynas.metrics import COST_S, RUNNING, SIM_TIME_S
 from raynas.runtime.records import CandidateRecord
 from raynas.tracking import plots, tables
 from raynas.tracking.spool import TrackingState
@@ -64,9 +65,14 @@ def _chunks(items: list, size: int) -> Iterable[list]:
         yield items[i:i + size]
 
 
+def record_values(rec: CandidateRecord) -> dict[str, float]:
+    """What is logged of a candidate: its metrics, hidden metrics, clock cost and finishing time."""
+    return {**rec.metrics, **rec.hidden, COST_S: rec.cost_s, SIM_TIME_S: rec.sim_end_s}
+
+
 def candidate_metrics(rec: CandidateRecord, best: float | None, metric: str) -> dict[str, float]:
     """The per-candidate metric keys and values logged at ``step = rec.index``."""
-    values = {**rec.metrics, **rec.hidden, "cost_s": rec.cost_s, "sim_time_s": rec.sim_end_s}
+    values = record_values(rec)
     out = {CANDIDATE_PREFIX + metric_name(k): float(v) for k, v in values.items()}
     if best is not None:
         out[BEST_SO_FAR_PREFIX + metric_name(metric)] = float(best)
@@ -205,7 +211,7 @@ class RunSync:
             for chunk in _chunks(metrics, MAX_METRICS_PER_BATCH):
                 self.client.log_batch(state.run_id, metrics=chunk)
             if state.spec.run_per_candidate:
-                for rec, best in zip(state.records[start:n], state.best_so_far[start:n]):
+                for rec in state.records[start:n]:
                     self._child_run(rec)
             self.acked, self._have = n, {}
         if n and time.monotonic() - self._table_at >= self.table_interval_s:
@@ -216,7 +222,7 @@ class RunSync:
 
         existing = self._children.pop(rec.index, None)
         if existing is not None and existing.data.metrics:
-            if existing.info.status == "RUNNING":
+            if existing.info.status == RUNNING:
                 self.client.set_terminated(existing.info.run_id)
             return
         if existing is None:
@@ -225,8 +231,8 @@ class RunSync:
                                               run_name=f"candidate-{rec.index:05d}")
         row = tables.row(rec)
         params = [Param(k, str(row[k])) for k in ("arch", "canonical", *tables.LINEAGE)]
-        values = {**rec.metrics, **rec.hidden, "cost_s": rec.cost_s, "sim_time_s": rec.sim_end_s}
-        metrics = [Metric(metric_name(k), float(v), int(time.time() * 1000), 0) for k, v in values.items()]
+        now_ms = int(time.time() * 1000)
+        metrics = [Metric(metric_name(k), float(v), now_ms, 0) for k, v in record_values(rec).items()]
         self.client.log_batch(existing.info.run_id, metrics=metrics, params=params)  # one transaction
         self.client.set_terminated(existing.info.run_id)
 

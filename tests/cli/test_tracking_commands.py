@@ -11,6 +11,7 @@ import pytest
 from raynas.cli import main
 from raynas.evaluators import EVALUATORS
 from raynas.evaluators.tabular import TabularNB201
+from raynas.recipes.schema import TrackingSpec
 from raynas.runtime import build_search
 from raynas.tracking import MlflowTracker
 from tests.runtime.helpers import Collector, recipe
@@ -52,7 +53,7 @@ def store(nb201_path, tmp_path_factory):
     runs = {}
     for name, overrides in (("seed0", ["seed=0"]), ("seed1", ["seed=1"]),
                             ("exportable", ["name=exportable", f"evaluator.name={EXPORTABLE}"])):
-        tracker, col = MlflowTracker(uri, spool_dir=tmp / "spool", plots=False), Collector()
+        tracker, col = MlflowTracker(TrackingSpec(uri, spool_dir=str(tmp / "spool"), plots=False)), Collector()
         build_search(recipe(nb201_path, "budget.sim_seconds=4000", *overrides), [tracker, col]).run()
         runs[name] = (tracker.run_id, col.summary)
     return uri, runs

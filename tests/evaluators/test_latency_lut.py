@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from raynas.cli import main
-from raynas.evaluators.cost import LATENCY, CostEvaluator
+from raynas.evaluators.cost import CostEvaluator
 from raynas.evaluators.latency_lut import HEAD, STEM, LatencyLUT, block_key, measure_subnet, space_config
+from raynas.metrics import LATENCY
 from raynas.recipes import parse_recipe
 from raynas.runtime import build_search
 from raynas.space.mbv3 import MBV3Space
@@ -50,7 +51,8 @@ def spread_archs(space: MBV3Space, n: int, seed: int = 0) -> list:
 
 
 def spearman(a, b) -> float:
-    ranks = lambda v: np.argsort(np.argsort(v)).astype(float)
+    def ranks(v):
+        return np.argsort(np.argsort(v)).astype(float)
     return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
 
 
@@ -152,7 +154,8 @@ def test_cli_writes_a_lut(tmp_path):
 
 def test_cli_default_path_and_errors(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    bench = lambda *args: main(["bench", "latency", *args])
+    def bench(*args):
+        return main(["bench", "latency", *args])
     assert bench("--space-config", json.dumps(TINY_MBV3), "--device", "cpu", "--repeats", "2") == 0
     assert (tmp_path / ".raynas" / "latency" / "mbv3-cpu.json").is_file()
     capsys.readouterr()

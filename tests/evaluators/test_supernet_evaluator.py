@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 from raynas.errors import RecipeError
 from raynas.evaluators.supernet import EVAL_CACHE, HIT, MISS, WEIGHTS_VERSION, SupernetEvaluator
 from raynas.recipes import parse_recipe
+from raynas.recipes.schema import TrackingSpec
 from raynas.runtime import build_search
 from raynas.serving.scorer import SubnetScorer
 from raynas.serving.spec import EvalData
@@ -30,8 +31,8 @@ N = 10  # candidates per search; REA's population is larger, so every proposal i
 def recipe_dict(tmp, **backend):
     return {
         "name": "supernet-test", "seed": 0, "space": {"name": "mbv3", **TINY_MBV3},
-        "evaluator": {"name": "supernet", "sampling": "uniform", "train": TRAIN, "replicas": 2,
-                      "num_cpus": 0.5, "train_num_cpus": 0.5, "archs_per_call": 1,
+        "evaluator": {"name": "supernet", "sampling": "uniform", "train": TRAIN,
+                      "pool": {"replicas": 2, "num_cpus": 0.5, "prepare_num_cpus": 0.5, "archs_per_call": 1},
                       "weights_dir": str(tmp / "weights")},
         "strategy": {"name": "rea", "population_size": 20, "sample_size": 3},
         "budget": {"max_candidates": N},
@@ -87,7 +88,8 @@ def search(evaluator, tmp, listeners, **backend):
 def first_search(evaluator, tmp):
     """A Tune search (2 concurrent trials) during which replica 0 is killed, logged to MLflow."""
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    tracker = MlflowTracker(uri, batch_size=4, flush_interval_s=3600, plots=False, spool_dir=tmp / "spool")
+    tracker = MlflowTracker(TrackingSpec(uri, batch_size=4, flush_interval_s=3600, plots=False,
+                                        spool_dir=str(tmp / "spool")))
     col = Collector()
     summary = search(evaluator, tmp, [tracker, Chaos(evaluator, kill_at=2), col],
                      name="tune", workers=2, cpus_per_worker=0.25)

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from raynas.errors import RecipeError
-from raynas.recipes.typed import from_dict
 from raynas.space import build_space
 from raynas.space.mbv3 import MBV3Arch, MBV3Space
 from raynas.testing.space_contract import SpaceContract
+from raynas.typed import from_dict
 
 SPACE = MBV3Space()
 # Enumerable: 2 stages, depth 1-2, kernels 3/5, expand 1/2 on a 3x3 input (1,024 arch values).

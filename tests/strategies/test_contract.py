@@ -20,11 +20,11 @@ class TestStrategyContract(StrategyContract):
     @pytest.fixture
     def strategy_factory(self, name):
         def factory(seed, **overrides):
-            config = with_overrides(STRATEGIES.get(name).Config(), **overrides)
-            strategy = build_strategy(name, NB201Space(), config, seed=seed)
-            if hasattr(strategy, "scorer"):  # a cheap stand-in proxy: the params of the arch
-                strategy.scorer = lambda arch: nb201_flops_params(arch)[1]
-            return strategy
+            cls = STRATEGIES.get(name)
+            config = with_overrides(cls.Config(), **overrides)
+            # a cheap stand-in proxy for strategies that need one: the params of the arch
+            scorer = (lambda arch: nb201_flops_params(arch)[1]) if cls.scorer_proxy(config) else None
+            return build_strategy(name, NB201Space(), config, seed=seed, scorer=scorer)
 
         return factory
 

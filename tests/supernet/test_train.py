@@ -9,8 +9,16 @@ import torch
 from raynas.data.base import TRAIN, VAL
 from raynas.space.nb201 import NB201Space
 from raynas.supernet import build_sampler, build_supernet
-from raynas.supernet.train import (LARGEST, SMALLEST, TrainConfig, evaluate_subnet, lr_at, reference_archs,
-                                   select_device, train_supernet)
+from raynas.supernet.train import (
+    LARGEST,
+    SMALLEST,
+    TrainConfig,
+    evaluate_subnet,
+    lr_at,
+    reference_archs,
+    select_device,
+    train_supernet,
+)
 
 CHANCE = 0.1
 

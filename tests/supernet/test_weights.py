@@ -6,8 +6,15 @@ import pytest
 import torch
 
 from raynas.supernet import build_supernet
-from raynas.supernet.weights import (load_npz, load_numpy, optimizer_load_numpy, optimizer_to_numpy, save_npz,
-                                     to_numpy, weights_version)
+from raynas.supernet.weights import (
+    load_npz,
+    load_numpy,
+    optimizer_load_numpy,
+    optimizer_to_numpy,
+    save_npz,
+    to_numpy,
+    weights_version,
+)
 
 
 @torch.no_grad()

@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from mlflow.tracking import MlflowClient
 
+from raynas.recipes.schema import TrackingSpec
 from raynas.runtime import build_search
 from raynas.tracking import MlflowTracker
 from raynas.tracking.tables import LINEAGE
@@ -23,7 +24,7 @@ CANDIDATE_KEYS = ("candidate/valid_acc", "candidate/test_acc", "candidate/flops_
 def tracked(nb201_path, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mlflow")
     uri = fresh_sqlite_uri(tmp)
-    tracker = MlflowTracker(uri, batch_size=25, flush_interval_s=3600, spool_dir=tmp / "spool")
+    tracker = MlflowTracker(TrackingSpec(uri, batch_size=25, flush_interval_s=3600, spool_dir=str(tmp / "spool")))
     col = Collector()
     summary = build_search(recipe(nb201_path, "budget.sim_seconds=12000"), [tracker, col]).run()
     return MlflowClient(uri), tracker, col, summary
@@ -100,7 +101,7 @@ def test_recipe_params_tags_and_summary(tracked, tmp_path):
 
 def test_cluster_size_tags_with_ray(nb201_path, tmp_path, ray_local):
     uri = fresh_sqlite_uri(tmp_path)
-    tracker = MlflowTracker(uri, spool_dir=tmp_path / "spool", plots=False)
+    tracker = MlflowTracker(TrackingSpec(uri, spool_dir=str(tmp_path / "spool"), plots=False))
     build_search(recipe(nb201_path, "budget.sim_seconds=1500"), [tracker]).run()
     tags = MlflowClient(uri).get_run(tracker.run_id).data.tags
     assert (tags["raynas.cluster.ray"], tags["raynas.cluster.nodes"], tags["raynas.cluster.cpus"],
@@ -109,8 +110,8 @@ def test_cluster_size_tags_with_ray(nb201_path, tmp_path, ray_local):
 
 def test_run_per_candidate_makes_nested_child_runs(nb201_path, tmp_path):
     uri = fresh_sqlite_uri(tmp_path)
-    tracker = MlflowTracker(uri, batch_size=4, flush_interval_s=3600, run_per_candidate=True,
-                            spool_dir=tmp_path / "spool", plots=False)
+    tracker = MlflowTracker(TrackingSpec(uri, batch_size=4, flush_interval_s=3600, run_per_candidate=True,
+                                        spool_dir=str(tmp_path / "spool"), plots=False))
     col = Collector()
     build_search(recipe(nb201_path, "budget.max_candidates=12", "budget.sim_seconds=null"), [tracker, col]).run()
     client = MlflowClient(uri)
@@ -131,7 +132,8 @@ def test_device_latency_metrics_reach_mlflow_and_odd_names_are_made_legal(nb201_
     refuses (here ``x@y``, added by a listener-side evaluator stand-in) is logged as ``x_y`` instead of
     failing every batch."""
     uri = fresh_sqlite_uri(tmp_path)
-    tracker = MlflowTracker(uri, batch_size=5, flush_interval_s=3600, spool_dir=tmp_path / "spool", plots=False)
+    tracker = MlflowTracker(TrackingSpec(uri, batch_size=5, flush_interval_s=3600, spool_dir=str(tmp_path / "spool"),
+                                        plots=False))
 
     class OddName:
         def on_start(self, info): pass
@@ -149,7 +151,8 @@ def test_device_latency_metrics_reach_mlflow_and_odd_names_are_made_legal(nb201_
 
 def test_failed_search_marks_the_run_failed_and_keeps_what_was_logged(nb201_path, tmp_path):
     uri = fresh_sqlite_uri(tmp_path)
-    tracker = MlflowTracker(uri, batch_size=5, flush_interval_s=3600, spool_dir=tmp_path / "spool", plots=False)
+    tracker = MlflowTracker(TrackingSpec(uri, batch_size=5, flush_interval_s=3600, spool_dir=str(tmp_path / "spool"),
+                                        plots=False))
 
     class Boom:
         def on_start(self, info): pass

@@ -11,6 +11,7 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from raynas.cli import main
+from raynas.recipes.schema import TrackingSpec
 from raynas.runtime import build_search
 from raynas.tracking import MlflowTracker
 from raynas.tracking.resilience import HTTP_TIMEOUT_ENV, QUICK_HTTP, Backoff, quick_http, refused
@@ -46,7 +47,7 @@ def _spec(uri, **kw):
 def test_dead_server_never_blocks_the_search_and_the_spool_replays(nb201_path, tmp_path, capsys):
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: every request is refused at once
     err = io.StringIO()
-    tracker = MlflowTracker(dead, batch_size=5, flush_interval_s=0.05, spool_dir=tmp_path / "spool",
+    tracker = MlflowTracker(TrackingSpec(dead, batch_size=5, flush_interval_s=0.05, spool_dir=str(tmp_path / "spool")),
                             end_retry_delays_s=(0.1,), stream=err)
     t0 = time.perf_counter()
     summary = build_search(recipe(nb201_path, "budget.sim_seconds=6000"), [tracker]).run()

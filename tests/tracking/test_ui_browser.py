@@ -19,6 +19,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from raynas.cli import main
+from raynas.recipes.schema import TrackingSpec
 from raynas.runtime import build_search
 from raynas.tracking import MlflowTracker
 from raynas.tracking.server import ML_VIEW, free_port, port_in_use
@@ -35,7 +36,7 @@ def ui(nb201_path, tmp_path_factory):
     """(work dir, store URI, UI URL, tracker of a search logged directly to the store, ui process)."""
     work = tmp_path_factory.mktemp("ui")
     uri = fresh_sqlite_uri(work)
-    tracker = MlflowTracker(uri, spool_dir=work / "spool")
+    tracker = MlflowTracker(TrackingSpec(uri, spool_dir=str(work / "spool")))
     build_search(recipe(nb201_path, "budget.sim_seconds=12000"), [tracker]).run()
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "raynas", "ui", "--tracking-uri", uri, "--port", str(port)],

@@ -1,17 +1,24 @@
 """Build typed dataclasses from plain dicts (parsed YAML), naming the field path in every error.
 
+The config vocabulary of every layer (each component declares a ``Config`` dataclass with it).
 Supported field types: ``int``, ``float``, ``str``, ``bool``, ``X | None``, ``Literal[...]``, nested
 dataclasses, ``dict[str, float|int|str]`` and ``list[...]`` of those. Range checks come from field metadata:
-``gt``, ``ge``, ``lt``, ``le`` (numbers) — see ``bounded``.
+``gt``, ``ge``, ``lt``, ``le`` (numbers) — see ``bounded``. A dataclass may declare ``MOVED = {old: "new.path"}``
+(a ``ClassVar``): a value given at an old field name is moved to its new path with a one-line
+``RecipeDeprecationWarning``; giving both is an error.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
-from typing import Any, Literal, Union
+import warnings
+from typing import Any, Literal, Mapping, Union
 
-from raynas.errors import RecipeError
+from raynas.errors import RecipeDeprecationWarning, RecipeError
+
+MOVED_ATTR = "MOVED"
 
 
 def bounded(default: Any, **limits: float) -> Any:
@@ -95,6 +102,7 @@ def from_dict(cls: type, data: Any, path: str = "") -> Any:
         data = {}
     if not isinstance(data, dict):
         raise RecipeError(path or "recipe", f"must be a mapping, got {data!r}")
+    data = _move_renamed(data, getattr(cls, MOVED_ATTR, {}), path)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
@@ -115,6 +123,27 @@ def from_dict(cls: type, data: Any, path: str = "") -> Any:
     if callable(validate):
         validate(path)
     return obj
+
+
+def _move_renamed(data: dict, moved: Mapping[str, str], path: str) -> dict:
+    """``data`` with each old field name of ``moved`` put at its new dotted path (a copy; warns)."""
+    old_names = [old for old in moved if old in data]
+    if not old_names:
+        return data
+    data = copy.deepcopy(data)
+    for old in old_names:
+        *parents, leaf = moved[old].split(".")
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise RecipeError(_join(path, part), f"must be a mapping, got {node!r}")
+        if leaf in node:
+            raise RecipeError(_join(path, old), f"given twice: here and as {_join(path, moved[old])}")
+        node[leaf] = data.pop(old)
+        warnings.warn(f"{_join(path, old)} is deprecated: use {_join(path, moved[old])}",
+                      RecipeDeprecationWarning, stacklevel=2)
+    return data
 
 
 def _check_limits(value: Any, meta: typing.Mapping[str, Any], path: str) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import random
 import sys
 import time
@@ -25,11 +24,10 @@ from pathlib import Path
 from typing import Any, Iterator, TextIO
 
 import numpy as np
-
 from ray import tune
 
-from raynas.envdefaults import TUNE_CONSOLE_OFF, env_defaults
-from raynas.recipes.typed import bounded
+from raynas.ray_env import quiet_tune
+from raynas.typed import bounded
 
 PBT_METRIC = "val_acc_mean"
 VAL_ACC_PREFIX = "val_acc_"
@@ -38,8 +36,6 @@ PBT_LOG = "pbt_global.txt"
 PERTURBED = ("lr", "kd_alpha", "num_random")  # the hyperparameters PBT explores
 PROGRESS_PREFIX = "[raynas] supernet PBT:"
 REUSE_WARNING = "Consider boosting PBT performance"  # Tune's nudge; reuse costs reproducibility here
-# warns "Remote file not found: .../progress.csv" on every exploit (its CSV is not written yet): noise
-RESTORE_LOGGER = "ray.tune.logger.logger"
 
 
 @dataclasses.dataclass
@@ -129,8 +125,7 @@ def run_pbt(trial_config: dict[str, Any], pbt: PBTConfig, storage_path: str | Pa
         epochs = trial_config.get("train", {}).get("epochs", "?")
         progress.write(f"{PROGRESS_PREFIX} {pbt.population} members x {epochs} epochs, exploit/explore every "
                        f"{pbt.perturbation_interval}; Tune experiment in {Path(storage_path).resolve() / name}\n")
-    with _seeded_pbt_random(pbt.seed), env_defaults(TUNE_CONSOLE_OFF), _quiet(RESTORE_LOGGER), \
-            warnings.catch_warnings():
+    with _seeded_pbt_random(pbt.seed), quiet_tune(trial_loggers=True), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=REUSE_WARNING)
         grid = tuner.fit()
     best = grid.get_best_result(metric=PBT_METRIC, mode="max", scope="last")
@@ -138,18 +133,6 @@ def run_pbt(trial_config: dict[str, Any], pbt: PBTConfig, storage_path: str | Pa
         weights, _ = read_checkpoint(directory)
     histories = list(history.results.values())
     return PBTResult(weights, best.config, best.metrics, histories, count_exploits(Path(grid.experiment_path)))
-
-
-@contextlib.contextmanager
-def _quiet(logger_name: str) -> Iterator[None]:
-    """Only errors from ``logger_name`` within the block."""
-    log = logging.getLogger(logger_name)
-    saved = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        log.setLevel(saved)
 
 
 @contextlib.contextmanager

@@ -7,11 +7,11 @@ import subprocess
 import sys
 import textwrap
 
-from raynas.runtime.ray_session import CHATTY_WORKER_LOGGERS
+from raynas.ray_env import CHATTY_WORKER_LOGGERS
 
 SCRIPT = textwrap.dedent("""
     import logging, ray
-    from raynas.runtime.ray_session import CHATTY_WORKER_LOGGERS, ensure_ray
+    from raynas.ray_env import CHATTY_WORKER_LOGGERS, ensure_ray
 
     assert ensure_ray(num_cpus=1) and not ensure_ray()  # starts once, then reuses
     levels = ray.get(ray.remote(lambda: [logging.getLogger(n).getEffectiveLevel()

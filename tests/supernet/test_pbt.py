@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from raynas.strategies.supernet_pbt import PBT_METRIC, PBTConfig, run_pbt
+from raynas.serving.router import PoolConfig
+from raynas.supernet.pbt import PBT_METRIC, PBTConfig, run_pbt
 from raynas.supernet.weights import weights_version
 from tests.supernet.conftest import TINY_MBV3
-
 
 TRIAL = {"space": "mbv3", "space_config": TINY_MBV3, "sampling": "sandwich", "dataset": "digits",
          "train": {"epochs": 3, "batch_size": 128, "num_threads": 1, "device": "cpu"}}
@@ -50,8 +50,9 @@ def test_supernet_evaluator_serves_the_best_pbt_member(ray_local, tmp_path):
     space = MBV3Space(MBV3Space.Config(**TINY_MBV3))
     config = SupernetEvaluator.Config(
         supernet="mbv3", dataset="digits", sampling="sandwich", weights_dir=str(tmp_path / "w"),
-        train={"epochs": 2, "batch_size": 128, "device": "cpu"}, replicas=1, num_cpus=0.5, train_num_cpus=0.5,
-        pbt=PBTConfig(population=2, perturbation_interval=1, quantile_fraction=0.5, cpus_per_member=0.5))
+        train={"epochs": 2, "batch_size": 128, "device": "cpu"},
+        pool=PoolConfig(replicas=1, num_cpus=0.5, prepare_num_cpus=0.5),
+        pbt={"population": 2, "perturbation_interval": 1, "quantile_fraction": 0.5, "cpus_per_member": 0.5})
     evaluator = SupernetEvaluator(space, config)
     try:
         results = evaluator.evaluate([space.largest(), space.smallest()])

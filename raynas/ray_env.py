@@ -1,0 +1,91 @@
+"""The environment raynas runs in: the one way to connect to Ray and the one way to keep Tune quiet.
+
+* ``ensure_ray(address, num_cpus)`` starts a private local Ray or joins a cluster, once per process;
+  every worker process of a Ray session raynas starts runs ``quiet_worker_logs``.
+* ``quiet_tune()`` is a block within which raynas' own Tune runs are quiet — no experiment box or
+  status tables, optionally no per-trial loggers, only errors from Tune's loggers that warn about files
+  we never read. Everything it changes is restored on exit, so other Tune runs in the process keep
+  their output.
+* ``env_defaults(values)`` is the scoped-environment primitive both use (the tracker uses it for
+  MLflow's HTTP settings): set what the user did not export, for one block.
+Ray is imported lazily: importing this module costs nothing.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from typing import Iterator, Mapping
+
+CHATTY_WORKER_LOGGERS = ("ray.tune.trainable.trainable", "ray.train._internal.storage")
+QUIET_WORKERS_HOOK = "raynas.ray_env.quiet_worker_logs"
+LOCAL = "local"
+
+# raynas logs to MLflow itself and draws its own progress lines.
+TUNE_CONSOLE_OFF = {"RAY_AIR_NEW_OUTPUT": "0"}  # with verbose=0: no experiment box, no status tables
+TUNE_TRIAL_LOGGERS_OFF = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}  # no per-trial JSON/CSV/TensorBoard
+# Tune loggers that only warn about per-trial files: the ResultGrid cannot read the files of disabled
+# loggers; a restored trial's CSV logger finds no progress.csv yet. We read neither.
+TUNE_FILE_WARNING_LOGGERS = ("ray.tune.analysis.experiment_analysis", "ray.tune.logger.logger")
+
+
+@contextlib.contextmanager
+def env_defaults(values: Mapping[str, str]) -> Iterator[None]:
+    """Within the block, each variable not already set has the given value; afterwards the variables
+    this call added are removed again (those the user had set are never touched)."""
+    added = [key for key in values if key not in os.environ]
+    os.environ.update({key: values[key] for key in added})
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+@contextlib.contextmanager
+def log_level(names: tuple[str, ...], level: int) -> Iterator[None]:
+    """Within the block, the loggers ``names`` pass only records at ``level`` or above."""
+    loggers = [logging.getLogger(name) for name in names]
+    saved = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(level)
+    try:
+        yield
+    finally:
+        for log, old in zip(loggers, saved):
+            log.setLevel(old)
+
+
+@contextlib.contextmanager
+def quiet_tune(trial_loggers: bool = False) -> Iterator[None]:
+    """A quiet block for raynas' own ``Tuner.fit`` (run it with ``verbose=0``): console output off,
+    per-trial loggers off unless ``trial_loggers``, Tune's warnings about their files silenced."""
+    env = {**TUNE_CONSOLE_OFF, **({} if trial_loggers else TUNE_TRIAL_LOGGERS_OFF)}
+    with env_defaults(env), log_level(TUNE_FILE_WARNING_LOGGERS, logging.ERROR):
+        yield
+
+
+def quiet_worker_logs() -> None:
+    """Run in every worker process of a Ray session raynas starts: Tune's trial workers log an INFO
+    line per checkpoint and per restore (dozens per PBT run) that the console does not need."""
+    for name in CHATTY_WORKER_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Start or join Ray unless this process is already connected. Returns True if it connected now.
+
+    ``address=None`` starts a private local instance (``address="local"``: never joins a stale cluster);
+    ``"auto"`` or ``"ray://host:port"`` joins a running cluster.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs = {"include_dashboard": False, "logging_level": logging.WARNING,
+              "runtime_env": {"worker_process_setup_hook": QUIET_WORKERS_HOOK}}
+    if address in (None, LOCAL):
+        ray.init(address=LOCAL, num_cpus=num_cpus, **kwargs)
+    else:
+        ray.init(address=address, **kwargs)
+    return True
