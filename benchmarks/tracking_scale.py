@@ -96,8 +96,8 @@ class Trial:
 
 
 def log_ours(recipe, records, uri: str, spool: Path) -> dict:
-    from raynas.runtime.records import SearchSummary
     from raynas.recipes.schema import TrackingSpec
+    from raynas.runtime.records import SearchSummary
     from raynas.tracking import MlflowTracker
 
     tracker = MlflowTracker(TrackingSpec(uri, spool_dir=str(spool)), stream=open(os.devnull, "w"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from raynas.commands.registry import command
-from raynas.metrics import REGRET_TEST_ACC, VALID_ACC
+from raynas.metrics import REGRET_TEST_ACC
 
 
 def add_recipe_args(p: argparse.ArgumentParser) -> None:
@@ -72,7 +72,7 @@ def _print_result(summary, tracker) -> None:
         print(f"Best arch: {best.arch}")
         shown = {**best.metrics, **best.hidden}
         print("  " + ", ".join(f"{k}={v:g}" for k, v in shown.items()))
-        regret = summary.metrics(VALID_ACC).get(REGRET_TEST_ACC)
+        regret = summary.metrics().get(REGRET_TEST_ACC)
         if regret is not None:
             print(f"  regret to the benchmark's best test accuracy: {regret:.2f}")
     _print_tracking(tracker)

@@ -16,7 +16,7 @@ from typing import Literal
 
 from raynas.errors import RecipeError
 from raynas.evaluators.base import EVALUATORS, Evaluator, Result
-from raynas.metrics import FLOPS, LATENCY, PARAMS
+from raynas.metrics import FLOPS, LATENCY, MIN, PARAMS
 from raynas.space.nb201 import OPS
 
 CONV3, CONV1 = OPS.index("nor_conv_3x3"), OPS.index("nor_conv_1x1")
@@ -55,23 +55,34 @@ class CostEvaluator(Evaluator):
 
     def __init__(self, space, config=None, config_path: str = "evaluator") -> None:
         super().__init__(space, config)
-        self._latency = self._latency_fn(config_path) if self.config.latency_device else None
+        self._table = self._lut = self._latencies = None  # the latency model, when latency_device is set
+        if self.config.latency_device:
+            self._load_latency_model(config_path)
 
-    def _latency_fn(self, path: str):
+    def _load_latency_model(self, path: str) -> None:
         cfg = self.config
         if self.space.name == "nb201":
             from raynas.evaluators.nb201_table import load_table
 
-            table = load_table(cfg.data_path)
-            values = table.latency(cfg.latency_device, f"{path}.latency_device")
-            return lambda arch: float(values[table.row(arch)])
+            self._table = load_table(cfg.data_path)
+            self._latencies = self._table.latency(cfg.latency_device, f"{path}.latency_device")
+            return
         if cfg.lut_path is None:
             raise RecipeError(f"{path}.lut_path", "a latency LUT is needed for this space "
                               "(build one with `raynas bench latency`)")
         from raynas.evaluators.latency_lut import LatencyLUT
 
-        lut = LatencyLUT.load(cfg.lut_path)
-        return lambda arch: lut.predict(self.space, arch)
+        self._lut = LatencyLUT.load(cfg.lut_path)
+
+    def latency(self, arch) -> float | None:
+        """Latency (ms) on ``latency_device`` by the table or the LUT; None without a device."""
+        if self._latencies is not None:
+            return float(self._latencies[self._table.row(arch)])
+        return self._lut.predict(self.space, arch) if self._lut is not None else None
+
+    def objective(self) -> tuple[str, str]:
+        """A cost-only search looks for the cheapest arch (by FLOPs)."""
+        return FLOPS, MIN
 
     def costs(self, arch) -> dict[str, float]:
         if self.space.name == "nb201":
@@ -79,8 +90,9 @@ class CostEvaluator(Evaluator):
         else:
             flops, params = float(self.space.flops(arch)), float(self.space.params(arch))
         out = {FLOPS: flops, PARAMS: params}
-        if self._latency is not None:
-            out[LATENCY] = self._latency(arch)
+        latency = self.latency(arch)
+        if latency is not None:
+            out[LATENCY] = latency
         return out
 
     def _evaluate(self, archs: list) -> list[Result]:

@@ -19,6 +19,8 @@ Contract:
     batch size, threads, repeats, date, the space config) and ``entries``. A LUT used with (``predict``)
     or loaded for (``load(..., space)``) a space whose config differs from ``meta["space_config"]``
     raises ``ValueError`` naming the differing fields.
+Torch is imported when timing, not with this module: loading a LUT and ``predict`` need none, and
+neither does ``raynas --help``.
 """
 from __future__ import annotations
 
@@ -29,10 +31,7 @@ import platform
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Callable
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any, Callable
 
 from raynas.space.mbv3 import MBV3Arch, MBV3Space, as_arch
 
@@ -44,11 +43,17 @@ DEFAULT_REPEATS, DEFAULT_WARMUP = 50, 10
 INPUT_SEED = 0
 SPACE_NAME = "mbv3"
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
 
 # ----- device and timing ---------------------------------------------------------------------------
 def resolve_device(device: str = AUTO) -> str:
     """``cpu`` or ``cuda`` for ``device`` in ``DEVICES`` (``auto``: CUDA when available);
     ``ValueError`` for an unknown name or an unavailable CUDA."""
+    import torch
+
     if device not in DEVICES:
         raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
     if device == AUTO:
@@ -61,6 +66,8 @@ def resolve_device(device: str = AUTO) -> str:
 def device_name(device: str) -> str:
     """A human-readable name of the processor behind ``device`` (GPU model or CPU model)."""
     if device == CUDA:
+        import torch
+
         return torch.cuda.get_device_name()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -77,6 +84,8 @@ def time_call(fn: Callable[[], Any], device: str, repeats: int = DEFAULT_REPEATS
     (synchronizing CUDA before and after each timed call)."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
+    import torch
+
     sync = torch.cuda.synchronize if device == CUDA else (lambda: None)
     with torch.inference_mode():
         for _ in range(warmup):
@@ -97,13 +106,16 @@ class _torch_threads:
     def __init__(self, n: int) -> None:
         if n < 1:
             raise ValueError(f"num_threads must be >= 1, got {n}")
+        import torch
+
+        self.torch = torch
         self.n, self.before = n, torch.get_num_threads()
 
     def __enter__(self) -> None:
-        torch.set_num_threads(self.n)
+        self.torch.set_num_threads(self.n)
 
     def __exit__(self, *exc) -> None:
-        torch.set_num_threads(self.before)
+        self.torch.set_num_threads(self.before)
 
 
 # ----- entries ---------------------------------------------------------------------------------------
@@ -137,6 +149,8 @@ def _supernet_layout() -> bool:
 
 
 def _input(shape: tuple[int, ...], device: str, channels_last: bool) -> torch.Tensor:
+    import torch
+
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(INPUT_SEED)).to(device)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
@@ -149,6 +163,8 @@ def _ready(module: nn.Module, device: str) -> nn.Module:
 
 
 def _stem_fn(space: MBV3Space, batch: int, device: str, nhwc: bool) -> Callable[[], Any]:
+    import torch
+
     from raynas.supernet.base import private_rng
     from raynas.supernet.ops import ConvBNAct
 
@@ -161,6 +177,8 @@ def _stem_fn(space: MBV3Space, batch: int, device: str, nhwc: bool) -> Callable[
 
 
 def _head_fn(space: MBV3Space, batch: int, device: str, nhwc: bool) -> Callable[[], Any]:
+    from torch import nn
+
     from raynas.supernet.base import private_rng
     from raynas.supernet.ops import ConvBNAct
 
@@ -211,6 +229,8 @@ class LatencyLUT:
         start = time.perf_counter()
         with _torch_threads(num_threads):
             entries = {key: time_call(fn, device, repeats, warmup) for key, fn in fns.items()}
+        import torch
+
         meta = {
             "format_version": FORMAT_VERSION, "space": SPACE_NAME, "space_config": space_config(space),
             "device": device, "device_name": device_name(device), "torch_version": torch.__version__,

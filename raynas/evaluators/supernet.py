@@ -222,7 +222,7 @@ class SupernetEvaluator(Evaluator):
         exactly as when it was scored, eval mode on CPU, a signature from a real val batch, metadata
         ``arch``/``canonical``/``weights_version``/``evaluator``. Its outputs equal the supernet's on
         ``arch``. Returns ``out_dir``."""
-        from raynas.serving.export import extract_subnet, save_mlflow_model
+        from raynas.serving.export import save_mlflow_model
         from raynas.serving.scorer import SubnetScorer
         from raynas.serving.spec import EvalData, load_splits
 
@@ -235,7 +235,7 @@ class SupernetEvaluator(Evaluator):
         scorer.calibrate(arch)
         meta = {"arch": self.space.to_str(arch), "canonical": self.space.canonical(arch),
                 WEIGHTS_VERSION: version, "evaluator": self.id}
-        return str(save_mlflow_model(extract_subnet(scorer.model, arch), data.val_x, out_dir, metadata=meta))
+        return str(save_mlflow_model(scorer.model.extract(arch), data.val_x, out_dir, metadata=meta))
 
 
 def _pool_exists(name: str) -> bool:

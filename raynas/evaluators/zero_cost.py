@@ -11,7 +11,8 @@ data (``Config.dataset``, default scikit-learn digits):
   activation codes ``C`` (Mellor et al.);
 * ``grad_norm`` — ``Σ ‖∂L/∂θ‖₂`` of the cross-entropy loss;
 * ``snip`` — ``Σ |θ ⊙ ∂L/∂θ|`` (connection sensitivity).
-Larger is better for all four. ``cost_s`` is the wall time spent.
+Larger is better for all four; a search maximises the first of ``proxies`` (``objective``). ``cost_s`` is
+the wall time spent.
 """
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ import dataclasses
 import functools
 from typing import Literal
 
+from raynas.errors import RecipeError
 from raynas.evaluators.base import EVALUATORS, Evaluator, Result
+from raynas.metrics import MAX
 from raynas.typed import bounded
 
 SYNFLOW, NASWOT, GRAD_NORM, SNIP = "synflow", "naswot", "grad_norm", "snip"
@@ -47,9 +50,16 @@ class ZeroCostEvaluator(Evaluator):
         init_seed: int = bounded(0, ge=0)
         num_threads: int = bounded(1, gt=0)
 
+        def validate(self, path: str) -> None:
+            if not self.proxies:
+                raise RecipeError(f"{path}.proxies", f"name at least one of {', '.join(PROXIES)}")
+
     def __init__(self, space, config=None, config_path: str = "evaluator") -> None:
         super().__init__(space, config)
         self._batch = None
+
+    def objective(self) -> tuple[str, str]:
+        return self.config.proxies[0], MAX
 
     def batch(self):
         """One fixed batch of the dataset's training split (loaded once per process)."""

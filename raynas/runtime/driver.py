@@ -42,7 +42,7 @@ class SearchDriver(Searcher):
         self.extra_metrics = extra_metrics  # arch -> metrics added to every record (per-device latency)
         self.pending: dict[str, list[dict[str, Any]]] = {}
         self.num_issued = 0
-        self.summary = SearchSummary(reference=dict(reference or {}))
+        self.summary = SearchSummary(reference=dict(reference or {}), metric=strategy.metric)
         self._t0 = time.perf_counter()
 
     # --- budget ------------------------------------------------------------------------------

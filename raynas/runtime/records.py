@@ -13,6 +13,7 @@ from raynas.metrics import (
     REGRET_TEST_ACC,
     SIM_TIME_S,
     TEST_ACC,
+    VALID_ACC,
     WALL_TIME_S,
     best,
 )
@@ -60,8 +61,12 @@ class SearchSummary:
     run_id: str | None = None
     status: str = FINISHED  # MLflow run status: FINISHED, FAILED or KILLED (raynas.metrics)
     strategy_metrics: dict[str, float] = dataclasses.field(default_factory=dict)  # Strategy.report()
+    metric: str = VALID_ACC  # the metric the search optimised (what "best" means)
 
-    def metrics(self, metric: str) -> dict[str, float]:
+    def metrics(self, metric: str | None = None) -> dict[str, float]:
+        """Summary metrics; ``best_<metric>`` (default: the search's own metric) and the best
+        candidate's hidden metrics when there is a best."""
+        metric = metric or self.metric
         out = {NUM_CANDIDATES: float(self.num_candidates), NUM_FAILED: float(self.num_failed),
                NUM_OVER_BUDGET: float(self.num_over_budget),
                SIM_TIME_S: self.sim_time_s, WALL_TIME_S: self.wall_time_s, **self.strategy_metrics}

@@ -93,9 +93,12 @@ class ServerPool:
         return ray.get(self.router.handles.remote())
 
     def shutdown(self) -> None:
-        """Stop the replicas and the router (other handles on this pool stop working)."""
+        """Stop the replicas and the router (other handles on this pool stop working); a router that
+        is gone already (its owner exited) is left as it is."""
         try:
             ray.get(self.router.shutdown.remote())
+        except ray.exceptions.RayActorError:
+            pass  # gone already
         finally:
             ray.kill(self.router, no_restart=True)
 

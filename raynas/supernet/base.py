@@ -5,6 +5,10 @@ Contract:
     the arch otherwise) and returns logits of shape ``(batch, num_classes)``; subclasses implement
     ``_forward``.
   * Two archs share every weight tensor they both use (slices of one ``Parameter``, not copies).
+  * ``extract(arch)`` returns a stand-alone ``nn.Module`` (``forward(x)``, eval mode) whose outputs equal
+    ``forward(x, arch)`` in eval mode, with the BN statistics held at extraction. The default wraps the
+    supernet (``SubnetModule``, every tensor kept); supernets that can slice a static network of the
+    subnet's own sizes override it (mbv3).
   * Construction is deterministic: weights are initialised from ``config.seed`` with a private
     ``torch.Generator`` (the global torch RNG is never touched).
   * ``SUPERNETS`` maps a name to the class; ``build_supernet(name, space, config)`` builds one, where
@@ -42,12 +46,33 @@ class Supernet(nn.Module):
         self.config = config if config is not None else self.Config()
 
     def forward(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:  # noqa: D401
-        if not self.space.contains(arch):
-            raise ValueError(f"{arch!r} is not an arch of space {self.space.name}")
+        self.check(arch)
         return self._forward(x, arch)
 
     def _forward(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
         raise NotImplementedError
+
+    def check(self, arch: Arch) -> None:
+        """``ValueError`` naming ``arch`` unless it is an arch of the served space."""
+        if not self.space.contains(arch):
+            raise ValueError(f"{arch!r} is not an arch of space {self.space.name}")
+
+    def extract(self, arch: Arch) -> nn.Module:
+        """The stand-alone subnet ``arch`` (see the module docstring); default: ``SubnetModule``."""
+        self.check(arch)
+        return SubnetModule(self, arch).eval()
+
+
+class SubnetModule(nn.Module):
+    """``forward(x) = supernet(x, arch)``; ``arch`` is fixed at construction."""
+
+    def __init__(self, supernet: Supernet, arch: Arch) -> None:
+        super().__init__()
+        self.supernet = supernet
+        self.arch = arch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.supernet(x, self.arch)
 
 
 def build_supernet(name: str, space: SearchSpace, config: Any = None) -> Supernet:

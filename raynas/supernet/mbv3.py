@@ -81,6 +81,14 @@ class MBV3Supernet(Supernet):
             blocks.append(ElasticMBConv(cin, cout, stride, space.expand_choices[-1], space.kernel_choices[-1]))
         return blocks
 
+    def extract(self, arch: MBV3Arch) -> nn.Module:
+        """A static network sliced from this supernet (``raynas.supernet.mbv3_static``): plain convs,
+        BNs and linear layers of the subnet's own sizes, ``space.params(arch)`` parameters."""
+        from raynas.supernet.mbv3_static import extract_mbv3
+
+        self.check(arch)
+        return extract_mbv3(self, arch)
+
     def _forward(self, x: torch.Tensor, arch: MBV3Arch) -> torch.Tensor:
         depths, kernels, expands = arch
         x = self.stem(x)

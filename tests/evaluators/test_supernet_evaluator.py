@@ -14,7 +14,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from raynas.errors import RecipeError
+from raynas.errors import RecipeDeprecationWarning, RecipeError
 from raynas.evaluators.supernet import EVAL_CACHE, HIT, MISS, WEIGHTS_VERSION, SupernetEvaluator
 from raynas.recipes import parse_recipe
 from raynas.recipes.schema import TrackingSpec
@@ -170,3 +170,20 @@ def test_config_errors_name_the_field(tmp):
             recipe = parse_recipe(data)
             SupernetEvaluator(recipe.space.impl(recipe.space.config), recipe.evaluator.config)
         assert err.value.field == path, (key, str(err.value))
+
+
+def test_old_pool_paths_move_into_the_pool_with_a_warning(tmp):
+    base = recipe_dict(tmp)
+    pool = base["evaluator"]["pool"]
+    old = {**{k: v for k, v in base["evaluator"].items() if k != "pool"}, "replicas": pool["replicas"],
+           "num_cpus": pool["num_cpus"], "train_num_cpus": pool["prepare_num_cpus"],
+           "archs_per_call": pool["archs_per_call"]}
+    with pytest.warns(RecipeDeprecationWarning) as caught:
+        recipe = parse_recipe({**base, "evaluator": old})
+    assert {str(w.message) for w in caught} >= {"evaluator.replicas is deprecated: use evaluator.pool.replicas",
+                                                "evaluator.train_num_cpus is deprecated: "
+                                                "use evaluator.pool.prepare_num_cpus"}
+    assert recipe.evaluator.config.pool == parse_recipe(base).evaluator.config.pool
+    with pytest.raises(RecipeError) as err:  # the same field at its old and its new path
+        parse_recipe({**base, "evaluator": {**base["evaluator"], "replicas": 3}})
+    assert err.value.field == "evaluator.replicas" and "evaluator.pool.replicas" in str(err.value)

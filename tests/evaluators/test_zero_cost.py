@@ -52,3 +52,24 @@ def test_proxy_prefilter_search_uses_the_real_proxy(nb201_path):
     search = build_search(r, [col])
     summary = search.run()
     assert summary.num_candidates == 12 and summary.strategy_metrics["proxy_evaluations"] >= 12
+
+
+def test_zero_cost_recipe_runs_end_to_end(tmp_path):
+    """``recipes/nb201-zero-cost.yaml`` from the CLI: REA maximises the first proxy; MLflow has it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from mlflow.tracking import MlflowClient
+
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "nb201-zero-cost.yaml"
+    proc = subprocess.run([sys.executable, "-m", "raynas", "run", str(recipe), "--set", "budget.max_candidates=12",
+                           "--quiet"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Best arch: |" in proc.stdout and "naswot=" in proc.stdout
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("nb201-zero-cost").experiment_id])
+    history = client.get_metric_history(run.info.run_id, "candidate/naswot")
+    assert run.data.metrics["num_candidates"] == 12 == len(history)
+    assert run.data.metrics["best_naswot"] == max(m.value for m in history)
+    assert run.data.tags["raynas.metric"] == "naswot" and run.info.status == "FINISHED"
