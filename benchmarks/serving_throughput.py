@@ -44,6 +44,8 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
+from raynas.space.base import distinct_samples  # noqa: E402
+
 SECTION = "## Supernet serving throughput (benchmarks/serving_throughput.py)"
 GOAL = 0.8
 WARMUP = 2
@@ -53,13 +55,7 @@ NUMPY, TORCH = "numpy arrays", "torch state_dict"
 
 # --- throughput ----------------------------------------------------------------------------------
 def fresh_archs(space: Any, n: int, seed: int) -> list[Any]:
-    rng, seen, out = np.random.default_rng(seed), set(), []
-    while len(out) < n:
-        arch = space.sample(rng)
-        if space.canonical(arch) not in seen:
-            seen.add(space.canonical(arch))
-            out.append(arch)
-    return out
+    return distinct_samples(space, n, np.random.default_rng(seed))
 
 
 class InProcess:

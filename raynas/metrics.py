@@ -15,6 +15,9 @@ COST_METRICS = (LATENCY, FLOPS, PARAMS)  # the cost metrics, in the order plots 
 COST_S = "cost_s"  # a candidate's cost on the search clock (wall or simulated seconds)
 SIM_TIME_S = "sim_time_s"  # the search clock when a candidate finished / the search ended
 
+# --- lineage tags of results -------------------------------------------------------------------
+WEIGHTS_VERSION = "weights_version"  # content hash of the supernet weights that scored a candidate
+
 # --- what benchmarks know (``Evaluator.reference``) ---------------------------------------------
 OPTIMUM_TEST_ACC = "optimum_test_acc"  # the best test accuracy in the benchmark
 TEST_ACC_OF_BEST_VALID = "test_acc_of_best_valid"  # test accuracy of the arch best on validation

@@ -39,12 +39,12 @@ from typing import Any, ClassVar, Literal
 
 from raynas.errors import RaynasError, RecipeError
 from raynas.evaluators.base import EVALUATORS, Evaluator, Result
-from raynas.metrics import TEST_ACC, VALID_ACC
+from raynas.metrics import TEST_ACC, VALID_ACC, WEIGHTS_VERSION
 from raynas.serving.router import PoolConfig
 from raynas.serving.sources import is_uri
 from raynas.typed import bounded, from_dict, to_dict
 
-WEIGHTS_VERSION, EVAL_CACHE, REPLICA_TAG = "weights_version", "eval_cache", "replica"
+EVAL_CACHE, REPLICA_TAG = "eval_cache", "replica"
 HIT, MISS = "hit", "miss"
 POOL_PREFIX = "raynas-supernet-"
 WEIGHTS_DIR = ".raynas/supernets"

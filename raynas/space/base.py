@@ -79,5 +79,18 @@ class SearchSpace(abc.ABC):
         return f"{self.to_str(parent)} -> {self.to_str(child)}"
 
 
+def distinct_samples(space: SearchSpace, n: int, rng: np.random.Generator) -> list[Arch]:
+    """``n`` uniform samples of ``space`` computing ``n`` different functions (``canonical`` keys), in
+    draw order; ``space`` must hold at least ``n`` functions."""
+    archs: list[Arch] = []
+    keys: set[str] = set()
+    while len(archs) < n:
+        arch = space.sample(rng)
+        if space.canonical(arch) not in keys:
+            keys.add(space.canonical(arch))
+            archs.append(arch)
+    return archs
+
+
 def build_space(name: str, config: Any = None) -> SearchSpace:
     return SPACES.get(name)(config)

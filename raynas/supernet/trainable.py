@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from raynas.metrics import WEIGHTS_VERSION
 from raynas.supernet.sampling import SamplingRule
 from raynas.supernet.train import apply_hyperparams, make_optimizer, train_supernet
 from raynas.supernet.trial import build_trial
@@ -31,7 +32,7 @@ from raynas.supernet.weights import (
 )
 
 WEIGHTS_FILE, OPTIMIZER_FILE, STATE_FILE = "weights.npz", "optimizer.npz", "state.json"
-EPOCHS_DONE, WEIGHTS_VERSION = "epochs_done", "weights_version"
+EPOCHS_DONE = "epochs_done"
 OPTIMIZER_META, SAMPLER_STATE = "optimizer", "sampler"
 ReportFn = Callable[..., None]
 

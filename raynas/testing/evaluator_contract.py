@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from raynas.metrics import COST_S, MAX, MIN, TEST_ACC
+from raynas.space.base import distinct_samples
 
 NUM_ARCHS = 3
 NOT_AN_ARCH = "not-an-arch"
@@ -28,13 +29,7 @@ NOT_AN_ARCH = "not-an-arch"
 
 def sample_archs(space, n: int = NUM_ARCHS, seed: int = 0) -> list[Any]:
     """``n`` seeded archs of ``space`` with distinct functions (canonical keys)."""
-    rng, archs, keys = np.random.default_rng(seed), [], set()
-    while len(archs) < n:
-        arch = space.sample(rng)
-        if space.canonical(arch) not in keys:
-            keys.add(space.canonical(arch))
-            archs.append(arch)
-    return archs
+    return distinct_samples(space, n, np.random.default_rng(seed))
 
 
 def scores(results) -> list[tuple[dict, dict]]:

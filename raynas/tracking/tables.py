@@ -11,9 +11,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Sequence
 
+from raynas.metrics import WEIGHTS_VERSION
 from raynas.runtime.records import CandidateRecord
 
-WEIGHTS_VERSION = "weights_version"
 LINEAGE = ("parent", "variation", "generation", WEIGHTS_VERSION, "evaluator")
 PARQUET_TABLE = "candidates.parquet"
 MLFLOW_TABLE = "candidates.json"  # logged with MlflowClient.log_table: the UI renders it as a table

@@ -15,7 +15,8 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from raynas.errors import RecipeDeprecationWarning, RecipeError
-from raynas.evaluators.supernet import EVAL_CACHE, HIT, MISS, WEIGHTS_VERSION, SupernetEvaluator
+from raynas.evaluators.supernet import EVAL_CACHE, HIT, MISS, SupernetEvaluator
+from raynas.metrics import WEIGHTS_VERSION
 from raynas.recipes import parse_recipe
 from raynas.recipes.schema import TrackingSpec
 from raynas.runtime import build_search
