@@ -21,7 +21,8 @@ SPACE_CONFIG_FLAG = "--space-config"
 
 
 def _latency_args(p: argparse.ArgumentParser) -> None:
-    from raynas.evaluators.latency_lut import DEFAULT_REPEATS, DEVICES
+    from raynas.devices import DEVICES
+    from raynas.evaluators.latency_lut import DEFAULT_REPEATS
 
     source = p.add_mutually_exclusive_group()
     source.add_argument(SPACE_CONFIG_FLAG, metavar="JSON",

@@ -33,11 +33,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from raynas.devices import AUTO, CPU, CUDA, DEVICES
 from raynas.space.mbv3 import MBV3Arch, MBV3Space, as_arch
 
 STEM, HEAD, BLOCK_PREFIX = "stem", "head", "block"
-AUTO, CPU, CUDA = "auto", "cpu", "cuda"
-DEVICES = (AUTO, CPU, CUDA)
 FORMAT_VERSION = 1
 DEFAULT_REPEATS, DEFAULT_WARMUP = 50, 10
 INPUT_SEED = 0

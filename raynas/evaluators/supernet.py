@@ -35,8 +35,9 @@ import dataclasses
 import time
 import uuid
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
+from raynas.devices import AUTO, CPU, Device
 from raynas.errors import RaynasError, RecipeError
 from raynas.evaluators.base import EVALUATORS, Evaluator, Result
 from raynas.metrics import TEST_ACC, VALID_ACC, WEIGHTS_VERSION
@@ -80,7 +81,7 @@ class SupernetEvaluator(Evaluator):
         eval_batch_size: int = bounded(256, gt=0)
         pool_name: str | None = None  # share one pool (and its cache) between searches by name
         pbt: dict[str, Any] | None = None  # PBTConfig fields: train by PBT; the best member is served
-        device: Literal["auto", "cpu", "cuda"] = "auto"
+        device: Device = AUTO
 
         def validate(self, path: str) -> None:
             """Names and nested options checked against their registries (imports torch)."""
@@ -230,7 +231,7 @@ class SupernetEvaluator(Evaluator):
             raise ValueError(f"{arch!r} is not an arch of space {self.space.name}")
         splits = load_splits(self.spec)
         data = EvalData.build(self.spec, splits)
-        scorer = SubnetScorer(dataclasses.replace(self.spec, device="cpu"), data)
+        scorer = SubnetScorer(dataclasses.replace(self.spec, device=CPU), data)
         version = scorer.load(self.weights(splits))
         scorer.calibrate(arch)
         meta = {"arch": self.space.to_str(arch), "canonical": self.space.canonical(arch),

@@ -20,11 +20,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from raynas.devices import AUTO
+
 DEFAULT_CALIB_BATCHES = 8  # = raynas.supernet.bn.DEFAULT_CALIB_BATCHES (kept torch-free here)
 DEFAULT_CALIB_BATCH_SIZE = 64
 CALIB_SEED_OFFSET = 7919  # = raynas.supernet.train.CALIB_SEED_OFFSET
 DEFAULT_EVAL_BATCH_SIZE = 256
-AUTO = "auto"
 
 
 @dataclasses.dataclass(frozen=True)

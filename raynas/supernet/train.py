@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from raynas.data.base import TRAIN, VAL, Splits
+from raynas.devices import AUTO, CPU, CUDA, Device
 from raynas.space.base import Arch, SearchSpace
 from raynas.supernet.bn import DEFAULT_CALIB_BATCHES, recalibrate_bn
 from raynas.supernet.sampling import SamplingRule, Step, kd_loss
@@ -30,7 +31,6 @@ from raynas.typed import bounded
 
 SGD, ADAM = "sgd", "adam"
 COSINE, CONSTANT = "cosine", "constant"
-AUTO, CPU, CUDA = "auto", "cpu", "cuda"
 LARGEST, SMALLEST = "largest", "smallest"
 CALIB_SEED_OFFSET = 7919  # calibration batches come from their own seeded shuffle of the train split
 EVAL_BATCH_SIZE = 256
@@ -54,7 +54,7 @@ class TrainConfig:
     calib_batches: int = bounded(DEFAULT_CALIB_BATCHES, ge=1)
     seed: int = bounded(0, ge=0)
     num_threads: int | None = bounded(None, ge=1)
-    device: Literal["auto", "cpu", "cuda"] = AUTO
+    device: Device = AUTO
 
 
 def select_device(name: str = AUTO) -> torch.device:
