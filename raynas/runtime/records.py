@@ -80,8 +80,14 @@ class SearchSummary:
         return out
 
 
+INFO_RECIPE, INFO_METRIC, INFO_MODE = "recipe", "metric", "mode"  # what on_start's info always holds
+SEARCH_INFO = (INFO_RECIPE, INFO_METRIC, INFO_MODE)
+
+
 class SearchListener(Protocol):
-    """Receives a search's events (MLflow tracker, console progress, tests)."""
+    """Receives a search's events (MLflow tracker, console progress, tests). ``on_start``'s info holds
+    the ``Recipe`` (``INFO_RECIPE``), the metric the search optimises and its mode (``INFO_METRIC``,
+    ``INFO_MODE``), and whatever the caller of ``Search.run`` added."""
 
     def on_start(self, info: dict[str, Any]) -> None: ...
 

@@ -15,7 +15,7 @@ from raynas.ray_env import ensure_ray
 from raynas.recipes.schema import SIMULATE, Recipe
 from raynas.runtime.backends import run_simulated, run_tune
 from raynas.runtime.driver import SearchDriver
-from raynas.runtime.records import SearchListener, SearchSummary
+from raynas.runtime.records import INFO_METRIC, INFO_MODE, INFO_RECIPE, SearchListener, SearchSummary
 from raynas.space.base import SearchSpace
 from raynas.strategies.base import Strategy
 from raynas.strategies.constraints import feasibility
@@ -32,7 +32,8 @@ class Search:
     def run(self, info: dict[str, Any] | None = None) -> SearchSummary:
         """Run to the budget; listeners get ``on_end`` even when the run fails midway."""
         r = self.recipe
-        self.driver.start({"recipe": r, "metric": self.driver.metric, "mode": self.driver.mode, **(info or {})})
+        self.driver.start({INFO_RECIPE: r, INFO_METRIC: self.driver.metric, INFO_MODE: self.driver.mode,
+                           **(info or {})})
         try:
             if r.backend.name == SIMULATE:
                 self.evaluator.prepare()

@@ -24,7 +24,7 @@ from typing import Any, Sequence, TextIO
 from raynas.metrics import MAX, VALID_ACC
 from raynas.recipes.loader import dump_recipe
 from raynas.recipes.schema import TrackingSpec
-from raynas.runtime.records import CandidateRecord, SearchSummary
+from raynas.runtime.records import INFO_METRIC, INFO_MODE, INFO_RECIPE, SEARCH_INFO, CandidateRecord, SearchSummary
 from raynas.tracking.context import cluster_tags, version_tags
 from raynas.tracking.resilience import Backoff, quick_http, reason, refused
 from raynas.tracking.spool import RunEnd, RunSpec, Spool, TrackingState
@@ -112,12 +112,12 @@ class MlflowTracker:
 
     # --- listener API ------------------------------------------------------------------------
     def on_start(self, info: dict[str, Any]) -> None:
-        recipe, cfg = info["recipe"], self.config
-        self.metric, self.mode = info.get("metric", self.metric), info.get("mode", self.mode)
+        recipe, cfg = info[INFO_RECIPE], self.config
+        self.metric, self.mode = info.get(INFO_METRIC, self.metric), info.get(INFO_MODE, self.mode)
         name = cfg.experiment or recipe.name
         tags = {**version_tags(), "raynas.recipe": recipe.name, "raynas.strategy": recipe.strategy.name,
                 "raynas.evaluator": recipe.evaluator.name, "raynas.space": recipe.space.name,
-                **{k: str(v) for k, v in info.items() if k != "recipe"}}
+                **{k: str(v) for k, v in info.items() if k not in SEARCH_INFO}}
         spec = RunSpec(
             spool_id=f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}",
             tracking_uri=self.tracking_uri, experiment=name,

@@ -6,7 +6,7 @@ import time
 from typing import Any, TextIO
 
 from raynas.metrics import MAX, MIN, TEST_ACC, VALID_ACC
-from raynas.runtime.records import CandidateRecord, SearchSummary
+from raynas.runtime.records import INFO_METRIC, INFO_MODE, CandidateRecord, SearchSummary
 
 
 class ConsoleProgress:
@@ -29,7 +29,7 @@ class ConsoleProgress:
     def on_start(self, info: dict[str, Any]) -> None:
         """``info``: ``metric``/``mode`` of the search, when it names them."""
         self._t0 = time.perf_counter()
-        self.metric, self.mode = info.get("metric", self.metric), info.get("mode", self.mode)
+        self.metric, self.mode = info.get(INFO_METRIC, self.metric), info.get(INFO_MODE, self.mode)
 
     def on_candidate(self, record: CandidateRecord) -> None:
         self._n += 1
