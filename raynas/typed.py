@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import types
 import typing
 import warnings
@@ -87,6 +88,8 @@ def _scalar(value: Any, tp: Any, path: str) -> Any:
             return int(value)
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise RecipeError(path, f"must be a finite number, got {value!r}")
             return float(value)
     elif tp is str:
         if isinstance(value, str):

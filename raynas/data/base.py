@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from raynas.errors import RaynasError
+from raynas.errors import RaynasError, RecipeError
 from raynas.registry import Registry
 from raynas.typed import from_dict
 
@@ -25,6 +25,10 @@ SPLITS = (TRAIN, VAL, TEST)
 
 class DatasetMissingError(RaynasError, FileNotFoundError):
     """The dataset's files are not where the config says; the message says how to get them."""
+
+
+class DatasetPathError(RecipeError, DatasetMissingError):
+    """A dataset config's path holds no dataset: found when the config is read, naming the field."""
 
 
 class NormalizedImages(Dataset):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from raynas.data.base import DATASETS, DatasetMissingError, ImageDataset, NormalizedImages, Splits
+from raynas.data.base import DATASETS, DatasetMissingError, DatasetPathError, ImageDataset, NormalizedImages, Splits
 from raynas.typed import bounded
 
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -66,6 +66,13 @@ class Cifar10(ImageDataset):
         seed: int = bounded(0, ge=0)
         val_size: int = bounded(5000, ge=1)
         limit_train: int | None = bounded(None, ge=1)
+
+        def validate(self, path: str) -> None:
+            """The batch files must be there (checked when the recipe is read, not in a Ray task)."""
+            try:
+                find_batches(self.path)
+            except DatasetMissingError as err:
+                raise DatasetPathError(f"{path}.path", str(err)) from None
 
     def load(self) -> Splits:
         cfg = self.config

@@ -16,7 +16,10 @@ def read_yaml(path: str | Path) -> Any:
     if not p.is_file():
         raise RaynasError(f"recipe {p}: no such file")
     try:
-        return yaml.safe_load(p.read_text())
+        return yaml.safe_load(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise RaynasError(f"recipe {p}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset "
+                          f"{err.start})") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -27,6 +30,9 @@ def read_yaml(path: str | Path) -> Any:
 def apply_overrides(data: Any, overrides: Iterable[str]) -> Any:
     """Return a copy of ``data`` with each ``dotted.path=value`` set (value parsed as YAML)."""
     data = copy.deepcopy(data) if data is not None else {}
+    overrides = list(overrides)
+    if overrides and not isinstance(data, dict):
+        raise RecipeError("recipe", f"must be a mapping of sections, got {type(data).__name__}")
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():

@@ -26,6 +26,7 @@ from typing import Any, Iterator, TextIO
 import numpy as np
 from ray import tune
 
+from raynas.errors import RecipeError
 from raynas.ray_env import quiet_tune
 from raynas.typed import bounded
 
@@ -56,6 +57,13 @@ class PBTConfig:
     cpus_per_member: float = bounded(1.0, gt=0)
     gpus_per_member: float = bounded(0.0, ge=0)
     seed: int = bounded(0, ge=0)
+
+    def validate(self, path: str) -> None:
+        if self.lr_min > self.lr_max:
+            raise RecipeError(f"{path}.lr_min", f"must be <= lr_max ({self.lr_max}), got {self.lr_min}")
+        for name in ("kd_alpha_choices", "num_random_choices"):
+            if not getattr(self, name):
+                raise RecipeError(f"{path}.{name}", "must not be empty")
 
 
 @dataclasses.dataclass

@@ -46,6 +46,8 @@ MALFORMED = [
     ("budgett.sim_seconds=5", r"^budgett: unknown field"),
     ("evaluator.wall_delay_s=true", r"^evaluator.wall_delay_s: must be float, got True$"),
     ("name=''", r"^name: must not be empty$"),
+    ("budget.sim_seconds=.inf", r"^budget.sim_seconds: must be a finite number, got inf$"),
+    ("budget.sim_seconds=.nan", r"^budget.sim_seconds: must be a finite number, got nan$"),
 ]
 
 
@@ -126,3 +128,26 @@ def test_cli_validate_prints_resolved_recipe(tmp_path):
     assert proc.returncode == 0, proc.stderr
     resolved = yaml.safe_load(proc.stdout)
     assert resolved["seed"] == 5 and resolved["strategy"]["name"] == "rea"
+
+
+def test_bad_input_of_every_kind_is_one_field_error(tmp_path):
+    """Non-UTF-8 text, a top-level list or scalar with --set, PBT's lr range, a missing CIFAR-10 folder."""
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(RaynasError, match=r"latin.yaml: not UTF-8 text \(byte 0xe9 at offset 9\)"):
+        load_recipe(latin)
+    for top in ("[1, 2]", "42", "just text"):
+        path = tmp_path / "top.yaml"
+        path.write_text(top)
+        with pytest.raises(RecipeError, match=r"^recipe: must be a mapping"):
+            load_recipe(path, ["seed=1"])
+        with pytest.raises(RecipeError, match=r"^recipe: must be a mapping"):
+            load_recipe(path)
+    mbv3 = yaml.safe_load((REPO / "recipes" / "supernet-pbt-digits.yaml").read_text())
+    mbv3["evaluator"]["pbt"].update(lr_min=0.5, lr_max=0.1)
+    with pytest.raises(RecipeError, match=r"^evaluator.pbt.lr_min: must be <= lr_max \(0.1\), got 0.5$"):
+        parse_recipe(mbv3)
+    mbv3["evaluator"]["pbt"].update(lr_min=0.01)
+    mbv3["evaluator"].update(dataset="cifar10", dataset_config={"path": str(tmp_path / "no-cifar")})
+    with pytest.raises(RecipeError, match=r"^evaluator.dataset_config.path: cifar10: no CIFAR-10 python batches"):
+        parse_recipe(mbv3)
