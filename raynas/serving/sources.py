@@ -20,6 +20,7 @@ Weights are always a dict of numpy arrays (``raynas.supernet.weights.to_numpy``)
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -41,12 +42,27 @@ def is_uri(source: str) -> bool:
     return source.startswith(URI_PREFIXES)
 
 
-def cache_key(what: Any) -> str:
-    """A short digest of ``what`` (JSON-able; dataclasses as dicts) and the raynas version: the name
-    under which weights determined by ``what`` are kept."""
-    from importlib import metadata
+# The code that determines trained weights: the network, its data and its training (not serving).
+WEIGHTS_CODE = ("space", "data", "supernet")
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
-    text = json.dumps([what, metadata.version("raynas")], sort_keys=True, default=str)
+
+@functools.lru_cache(maxsize=None)
+def code_digest(root: Path = PACKAGE_ROOT, packages: tuple[str, ...] = WEIGHTS_CODE) -> str:
+    """A digest of the source of ``packages`` under ``root`` (every ``.py`` file, by path and content):
+    changed supernet, data or training code gives other weights, so another cache key."""
+    h = hashlib.blake2b(digest_size=8)
+    for package in packages:
+        for file in sorted((root / package).rglob("*.py")):
+            h.update(file.relative_to(root).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def cache_key(what: Any) -> str:
+    """The name under which weights determined by ``what`` (JSON-able settings: spec, sampling,
+    training, data) are kept: a digest of ``what`` and of the code that turns it into weights
+    (``code_digest``), so neither changed settings nor changed code reuse stale weights."""
+    text = json.dumps([what, code_digest()], sort_keys=True, default=str)
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 

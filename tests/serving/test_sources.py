@@ -8,6 +8,7 @@ from mlflow.tracking import MlflowClient
 
 from raynas.serving.sources import StoredWeights, TrainedWeights, read_weights
 from raynas.supernet.weights import save_npz, weights_version
+from tests.serving.helpers import tiny_spec
 
 ARRAYS = {"conv.weight": np.arange(24, dtype=np.float32).reshape(2, 3, 2, 2), "bn.num_batches": np.array(3)}
 
@@ -53,3 +54,29 @@ def test_trained_weights_are_cached_by_key(tmp_path, monkeypatch):
 
     keys = {TrainedWeights("uniform", train={"epochs": e}).key(ModelSpec()) for e in (1, 2)}
     assert len(keys) == 2 and TrainedWeights("uniform").key(ModelSpec()) == TrainedWeights("uniform").key(ModelSpec())
+
+
+def test_weights_keys_follow_the_code_that_makes_the_weights(tmp_path, monkeypatch):
+    """Trained and PBT weights are keyed on their settings and on a digest of the space, data and
+    supernet source: changed training code never reuses stale weights."""
+    import shutil
+
+    from raynas.serving import sources
+    from raynas.serving.sources import PACKAGE_ROOT, WEIGHTS_CODE, PBTWeights, TrainedWeights, code_digest
+
+    for package in WEIGHTS_CODE:
+        shutil.copytree(PACKAGE_ROOT / package, tmp_path / package)
+    before = code_digest.__wrapped__(tmp_path)
+    assert before == code_digest(PACKAGE_ROOT)
+    train_py = tmp_path / "supernet" / "train.py"
+    train_py.write_text(train_py.read_text() + "\n# a changed training loop\n")
+    assert code_digest.__wrapped__(tmp_path) != before  # (cached per process: the code cannot change under it)
+
+    spec = tiny_spec()
+    trained = TrainedWeights("uniform", {}, {"epochs": 1})
+    pbt = PBTWeights({"space": "mbv3"}, {"population": 2}, directory=str(tmp_path), storage_path=str(tmp_path))
+    keys = (trained.key(spec), pbt.key())
+    assert TrainedWeights("uniform", {}, {"epochs": 2}).key(spec) != keys[0]
+    assert PBTWeights({"space": "mbv3"}, {"population": 3}, str(tmp_path), str(tmp_path)).key() != keys[1]
+    monkeypatch.setattr(sources, "code_digest", lambda: "other-code")
+    assert trained.key(spec) != keys[0] and pbt.key() != keys[1]
