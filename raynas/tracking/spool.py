@@ -5,14 +5,18 @@ The spool is a JSON-lines file, ``<spool_dir>/<spool_id>.jsonl``, one event a li
   * ``{"kind": "run", "run_id"}`` once the server has created the run;
   * ``{"kind": "candidate", "record": {…}}`` every candidate, in index order;
   * ``{"kind": "end", …}``        the search's summary (``RunEnd``).
-Every candidate is written before it is sent, so a dead server, or a killed process, loses nothing:
-``raynas resume-tracking`` replays a spool (``load_state``). The tracker deletes its spool once the
-server holds everything. A torn last line (a crash mid-write) is ignored on load.
+Every event is appended and flushed to the operating system as it happens — a candidate before the
+search counts it as done — so a dead server or a killed process (even ``SIGKILL``) loses nothing;
+``sync()`` (called by the tracker once per batch) also fsyncs, so a machine crash loses at most the
+candidates since the last batch. ``raynas resume-tracking`` replays a spool (``load_state``). The
+tracker deletes its spool once the server holds everything. A torn last line (a crash mid-write) is
+ignored on load.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -73,15 +77,12 @@ class TrackingState:
 
 
 class Spool:
-    """Append-only event log of one search's tracking (see the module docstring).
-
-    Holds no open file between writes (the tracker travels with the searcher Tune pickles): lines are
-    buffered and appended by ``flush()``, which the tracker calls before every send.
-    """
+    """Append-only event log of one search's tracking (see the module docstring). The file is opened
+    on first write and kept open; a pickled spool carries only its path."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._lines: list[str] = []
+        self._file: Any = None
 
     @classmethod
     def create(cls, spool_dir: str | Path, spec: RunSpec) -> "Spool":
@@ -89,33 +90,43 @@ class Spool:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("", encoding="utf-8")
         spool = cls(path)
-        spool._write({"kind": SPEC, **dataclasses.asdict(spec)}, flush=True)
+        spool._write({"kind": SPEC, **dataclasses.asdict(spec)}, sync=True)
         return spool
 
     def run(self, run_id: str) -> None:
-        self._write({"kind": RUN, "run_id": run_id}, flush=True)
+        self._write({"kind": RUN, "run_id": run_id}, sync=True)
 
     def candidate(self, record: CandidateRecord) -> None:
-        """Buffered; ``flush()`` makes it durable."""
+        """Appended and flushed to the OS now: it survives the process; ``sync()`` survives the machine."""
         self._write({"kind": CANDIDATE, "record": dataclasses.asdict(record)})
 
     def end(self, end: RunEnd) -> None:
-        self._write({"kind": END, **dataclasses.asdict(end)}, flush=True)
+        self._write({"kind": END, **dataclasses.asdict(end)}, sync=True)
 
-    def flush(self) -> None:
-        if self._lines:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write("".join(self._lines))
-            self._lines = []
+    def sync(self) -> None:
+        """fsync what was written (once per batch of candidates)."""
+        if self._file is not None:
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def remove(self) -> None:
-        self._lines = []
+        self.close()
         self.path.unlink(missing_ok=True)
 
-    def _write(self, event: dict[str, Any], flush: bool = False) -> None:
-        self._lines.append(json.dumps(event) + "\n")
-        if flush:
-            self.flush()
+    def _write(self, event: dict[str, Any], sync: bool = False) -> None:
+        if self._file is None:
+            self._file = open(self.path, "a", encoding="utf-8")
+        self._file.write(json.dumps(event) + "\n")
+        self._file.flush()
+        if sync:
+            self.sync()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "_file": None}
 
 
 def load_state(path: str | Path) -> TrackingState:

@@ -121,7 +121,7 @@ def test_spool_round_trip_ignores_a_torn_last_line(records, tmp_path):
         spool.candidate(rec)
     spool.run("abc")
     spool.end(RunEnd({"num_candidates": 7.0}, {"t": "v"}, "FINISHED"))
-    spool.flush()
+    spool.sync()
     with open(spool.path, "a") as f:
         f.write('{"kind": "candidate", "rec')
     state = load_state(spool.path)
