@@ -157,7 +157,6 @@ class MlflowTracker:
         if ok:
             self.spool.remove()
         else:
-            self.spool.sync()
             self._say(f"server still unreachable; {self.pending} candidates (and the run's summary) kept "
                       f"in {self.spool.path}. Replay them when it is back: {RESUME_COMMAND} {self.spool.path}")
         summary.run_id = self.run_id
@@ -168,15 +167,15 @@ class MlflowTracker:
         self._last_flush = time.monotonic()
         if self.spool is None:
             return
-        self.spool.sync()
         self._unsent = 0
         self._attempt()
 
     def _attempt(self, force: bool = False) -> bool:
-        """One sync attempt (skipped while backing off, unless ``force``); True when all is sent."""
+        """fsync the spool, then one sync attempt (skipped while backing off, unless ``force``); True
+        when all is sent."""
+        self.spool.sync()
         if not (force or self.backoff.ready()):
             return False
-        self.spool.sync()
         try:
             with quick_http():
                 if self.sync.client is None:  # opening a store can fail too (bad path, migration)
