@@ -10,6 +10,8 @@ Contract:
   * ``Result.cost_s`` is the candidate's cost on the search clock: wall seconds, or simulated seconds
     when ``simulated`` is true (tabular benchmarks).
   * ``objective()`` names the metric a search optimises by default and its mode (``valid_acc``, max).
+  * ``metrics()`` names the visible metrics every ``Result.metrics`` holds (no more, no fewer), known
+    from the config before anything is evaluated: recipes check constraints and objectives against it.
   * ``prepare()`` acquires what evaluation needs (actors, weights) once, in the driver, before the search;
     ``close()`` releases it. Both default to nothing; ``evaluate`` works unprepared too.
   * Evaluators are picklable, and pickling has no side effects: the Tune backend ships them to workers
@@ -65,6 +67,10 @@ class Evaluator(abc.ABC):
     def objective(self) -> tuple[str, str]:
         """``(metric, mode)`` a search optimises unless told otherwise."""
         return VALID_ACC, MAX
+
+    @abc.abstractmethod
+    def metrics(self) -> tuple[str, ...]:
+        """The visible metrics every result holds (see the module docstring)."""
 
     def prepare(self) -> None:
         """Acquire what evaluation needs, once, in the driver (default: nothing)."""

@@ -80,16 +80,26 @@ class CostEvaluator(Evaluator):
             return float(self._latencies[self._table.row(arch)])
         return self._lut.predict(self.space, arch) if self._lut is not None else None
 
+    def metrics(self) -> tuple[str, ...]:
+        """FLOPs and params (when the space has them); latency with a latency model (``latency_device``)."""
+        has_latency = self._latencies is not None or self._lut is not None
+        sizes = (FLOPS, PARAMS) if self._has_sizes() else ()
+        return (*sizes, LATENCY) if has_latency else sizes
+
+    def _has_sizes(self) -> bool:
+        """NB201 in closed form, other spaces when they count their own FLOPs and params."""
+        return self.space.name == "nb201" or (hasattr(self.space, "flops") and hasattr(self.space, "params"))
+
     def objective(self) -> tuple[str, str]:
         """A cost-only search looks for the cheapest arch (by FLOPs)."""
         return FLOPS, MIN
 
     def costs(self, arch) -> dict[str, float]:
+        out: dict[str, float] = {}
         if self.space.name == "nb201":
-            flops, params = nb201_flops_params(arch, self.config.dataset)
-        else:
-            flops, params = float(self.space.flops(arch)), float(self.space.params(arch))
-        out = {FLOPS: flops, PARAMS: params}
+            out[FLOPS], out[PARAMS] = nb201_flops_params(arch, self.config.dataset)
+        elif self._has_sizes():
+            out[FLOPS], out[PARAMS] = float(self.space.flops(arch)), float(self.space.params(arch))
         latency = self.latency(arch)
         if latency is not None:
             out[LATENCY] = latency

@@ -152,6 +152,9 @@ class SupernetEvaluator(Evaluator):
                               storage_path=str(Path(PBT_STORAGE).resolve()))
         return TrainedWeights(cfg.sampling, dict(cfg.sampling_config), train).kept_in(cfg.weights_dir, self.spec)
 
+    def metrics(self) -> tuple[str, ...]:
+        return (VALID_ACC,)
+
     def prepare(self) -> None:
         """Create the pool (once; joining Ray if needed): the weights source is prepared here, in this
         process — PBT runs now — and the pool's router then trains or loads in its start-up task."""

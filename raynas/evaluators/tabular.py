@@ -82,6 +82,10 @@ class TabularNB201(Evaluator):
         epoch_s = EPOCH_SECONDS[cfg.dataset] * (FIXED_SHARE + (1 - FIXED_SHARE) * self._flops / self._flops.mean())
         self._cost = cfg.fidelity * epoch_s
 
+    def metrics(self) -> tuple[str, ...]:
+        base = (VALID_ACC, FLOPS, PARAMS)
+        return (*base, LATENCY) if self._latency is not None else base
+
     def _evaluate(self, archs: list) -> list[Result]:
         if self.config.wall_delay_s:
             time.sleep(self.config.wall_delay_s * len(archs))

@@ -61,6 +61,9 @@ class ZeroCostEvaluator(Evaluator):
     def objective(self) -> tuple[str, str]:
         return self.config.proxies[0], MAX
 
+    def metrics(self) -> tuple[str, ...]:
+        return tuple(self.config.proxies)
+
     def batch(self):
         """One fixed batch of the dataset's training split (loaded once per process)."""
         if self._batch is None:

@@ -9,7 +9,7 @@ import dataclasses
 from typing import Any, Callable, Sequence
 
 from raynas.evaluators.base import Evaluator
-from raynas.evaluators.cost import CostEvaluator
+from raynas.evaluators.cost import NB201_REF, CostEvaluator
 from raynas.metrics import FAILED, KILLED, LATENCY, device_metric
 from raynas.ray_env import ensure_ray
 from raynas.recipes.schema import SIMULATE, Recipe
@@ -18,7 +18,7 @@ from raynas.runtime.driver import SearchDriver
 from raynas.runtime.records import INFO_METRIC, INFO_MODE, INFO_RECIPE, SearchListener, SearchSummary
 from raynas.space.base import SearchSpace
 from raynas.strategies.base import Strategy
-from raynas.strategies.constraints import feasibility
+from raynas.strategies.constraints import check_metrics, feasibility
 
 
 @dataclasses.dataclass
@@ -54,32 +54,60 @@ class Search:
 
 
 def cost_model(space: SearchSpace, recipe: Recipe, config_path: str = "evaluator", **overrides: Any) -> CostEvaluator:
-    """The cost evaluator matching the recipe's evaluator (same dataset, latency device, data path),
-    with ``overrides`` of its config fields."""
+    """The cost evaluator matching the recipe's evaluator (same dataset when NB201 has it, latency
+    device, data path), with ``overrides`` of its config fields."""
     ev = recipe.evaluator.config
     fields = {f.name for f in dataclasses.fields(CostEvaluator.Config)}
     shared = {k: getattr(ev, k) for k in fields if hasattr(ev, k)}
+    if shared.get("dataset") not in NB201_REF:  # e.g. zero-cost proxies on digits: NB201 counts CIFAR-10
+        shared.pop("dataset", None)
     return CostEvaluator(space, CostEvaluator.Config(**{**shared, **overrides}), config_path=config_path)
 
 
-def device_costs(space: SearchSpace, recipe: Recipe) -> Callable[[Any], dict[str, float]] | None:
-    """``arch -> {"latency_ms.<device>": ms}`` for every device a recipe constraint names (None when
-    none does); an unknown device or a missing LUT is a ``RecipeError`` naming the constraint."""
-    models: dict[str, CostEvaluator] = {}
+@dataclasses.dataclass(frozen=True)
+class ConstraintCosts:
+    """The cost side of a recipe's constraints: ``costs(arch)`` from the evaluator's cost model plus
+    ``latency_ms.<device>`` for every device a constraint names; ``metrics`` the names it produces."""
+
+    costs: Callable[[Any], dict[str, float]]
+    metrics: frozenset[str]
+
+
+def constraint_costs(space: SearchSpace, recipe: Recipe) -> ConstraintCosts:
+    """The recipe's cost models; an unknown device or a missing LUT is a ``RecipeError`` naming the
+    constraint."""
+    base = cost_model(space, recipe)
+    devices: dict[str, CostEvaluator] = {}
     for i, c in enumerate(recipe.constraints):
-        if c.latency_device is not None and c.latency_device not in models:
-            models[c.latency_device] = cost_model(space, recipe, f"constraints[{i}]", latency_device=c.latency_device,
-                                                  lut_path=c.lut_path)
-    if not models:
-        return None
-    return lambda arch: {device_metric(LATENCY, d): m.costs(arch)[LATENCY] for d, m in models.items()}
+        if c.latency_device is not None and c.latency_device not in devices:
+            devices[c.latency_device] = cost_model(space, recipe, f"constraints[{i}]",
+                                                   latency_device=c.latency_device, lut_path=c.lut_path)
+
+    def costs(arch: Any) -> dict[str, float]:
+        out = base.costs(arch)
+        out.update({device_metric(LATENCY, d): m.costs(arch)[LATENCY] for d, m in devices.items()})
+        return out
+
+    names = {*base.metrics(), *(device_metric(LATENCY, d) for d in devices)}
+    return ConstraintCosts(costs, frozenset(names))
 
 
-def constraint_costs(space: SearchSpace, recipe: Recipe,
-                     devices: Callable[[Any], dict[str, float]] | None) -> Callable[[Any], dict[str, float]]:
-    """Every cost a constraint may read: the evaluator's cost model plus ``devices`` (``device_costs``)."""
-    base = cost_model(space, recipe).costs
-    return base if devices is None else (lambda arch: {**base(arch), **devices(arch)})
+def constraint_metrics(space: SearchSpace, recipe: Recipe, evaluator: Evaluator):
+    """``(feasible, extra_metrics)`` for a recipe's constraints, after checking that each one's metric
+    is produced by the evaluator or a cost model (``RecipeError`` naming ``constraints[i].metric``):
+    ``feasible(arch)`` checks the cost-model constraints before evaluation; ``extra_metrics(arch)``
+    adds to every record the constrained cost metrics the evaluator does not report (per-device
+    latencies, FLOPs for a zero-cost search …). Both ``None`` without constraints."""
+    if not recipe.constraints:
+        return None, None
+    cost = constraint_costs(space, recipe)
+    produced = set(evaluator.metrics())
+    check_metrics(recipe.constraints, produced | cost.metrics)
+    extra = {c.key for c in recipe.constraints} - produced
+    feasible = feasibility(recipe.constraints, cost.costs, cost.metrics)
+    if not extra:
+        return feasible, None
+    return feasible, lambda arch: {k: v for k, v in cost.costs(arch).items() if k in extra}
 
 
 def proxy_scorer(space: SearchSpace, proxy: str):
@@ -90,12 +118,10 @@ def proxy_scorer(space: SearchSpace, proxy: str):
     return lambda arch: evaluator.scores(arch)[proxy]
 
 
-def _strategy(recipe: Recipe, space: SearchSpace, evaluator: Evaluator,
-              devices: Callable[[Any], dict[str, float]] | None, scorer: Callable[[Any], float] | None) -> Strategy:
+def _strategy(recipe: Recipe, space: SearchSpace, evaluator: Evaluator, feasible: Callable[[Any], bool] | None,
+              scorer: Callable[[Any], float] | None) -> Strategy:
     cls, config = recipe.strategy.impl, recipe.strategy.config
     metric, mode = evaluator.objective()
-    feasible = (feasibility(recipe.constraints, constraint_costs(space, recipe, devices))
-                if recipe.constraints else None)
     proxy = cls.scorer_proxy(config)
     if proxy is not None and scorer is None:
         scorer = proxy_scorer(space, proxy)
@@ -111,11 +137,11 @@ def build_search(recipe: Recipe, listeners: Sequence[SearchListener] = (),
     evaluator; pass one to use e.g. precomputed values)."""
     space = recipe.space.impl(recipe.space.config)
     evaluator = recipe.evaluator.impl(space, recipe.evaluator.config)
-    devices = device_costs(space, recipe)  # one set of per-device cost models: feasibility and records
-    strategy = _strategy(recipe, space, evaluator, devices, scorer)
+    feasible, extra = constraint_metrics(space, recipe, evaluator)
+    strategy = _strategy(recipe, space, evaluator, feasible, scorer)
     driver = SearchDriver(strategy, sim_budget_s=recipe.budget.sim_seconds,
                           max_candidates=recipe.budget.max_candidates, workers=recipe.backend.workers,
                           candidates_per_trial=recipe.backend.candidates_per_trial,
                           listeners=listeners, reference=evaluator.reference(),
-                          constraints=recipe.constraints, extra_metrics=devices)
+                          constraints=recipe.constraints, extra_metrics=extra)
     return Search(recipe, space, evaluator, strategy, driver)

@@ -8,6 +8,7 @@ closed by the fixture at teardown). The suite checks what ``raynas.evaluators.ba
   * one ``Result`` per arch, in order (a repeated arch gets the same scores);
   * hidden (report-only) metrics never appear among the visible ones, and the objective metric is
     visible in every result;
+  * every result's visible metrics are exactly those ``metrics()`` declares;
   * pickling has no side effects (no Ray actor appears, the evaluator's state is unchanged) and the
     copy scores as the original;
   * equal seeds give equal scores.
@@ -73,6 +74,13 @@ class EvaluatorContract:
             assert not set(result.metrics) & set(result.hidden)
             assert TEST_ACC not in result.metrics and COST_S not in result.metrics
             assert metric in result.metrics
+
+    def test_results_hold_exactly_the_declared_metrics(self, evaluator_factory):
+        evaluator = evaluator_factory(0)
+        declared = evaluator.metrics()
+        assert len(set(declared)) == len(declared)
+        for result in evaluator.evaluate(sample_archs(evaluator.space)):
+            assert set(result.metrics) == set(declared)
 
     def test_pickling_has_no_side_effects(self, evaluator_factory):
         evaluator = evaluator_factory(0)

@@ -73,3 +73,36 @@ def test_device_constraint_errors_name_the_field(nb201_path, constraint, field, 
 
     with pytest.raises(RecipeError, match=rf"^{re.escape(field)}: .*{message}"):
         build_search(recipe(nb201_path, f"constraints=[{constraint}]"))
+
+
+@pytest.mark.parametrize("constraint,evaluator,available", [
+    ("{metric: latncy_ms, max: 5}", "evaluator.latency_device=pixel3", "flops_m, latency_ms, params_mb, valid_acc"),
+    ("{metric: latency_ms, max: 5}", "evaluator.fidelity=12", "flops_m, params_mb, valid_acc"),  # no latency
+    ("{metric: test_acc, min: 50}", "evaluator.fidelity=12", "flops_m, params_mb, valid_acc"),  # report-only
+])
+def test_a_constraint_nothing_produces_is_an_error_listing_what_is(nb201_path, constraint, evaluator, available):
+    from raynas.errors import RecipeError
+
+    with pytest.raises(RecipeError) as err:
+        build_search(recipe(nb201_path, evaluator, f"constraints=[{constraint}]"))
+    assert str(err.value).startswith("constraints[0].metric: nothing in this recipe produces")
+    assert str(err.value).endswith(f"; available: {available}")
+
+
+def test_a_constraint_on_a_cost_the_evaluator_does_not_report_is_checked_and_recorded(nb201_path):
+    """A FLOPs bound in a search whose evaluator reports no FLOPs (zero-cost proxies): the cost model
+    checks it before evaluation and adds flops_m to every record."""
+    col = Collector()
+    r = recipe(nb201_path, "evaluator={name: zero_cost, proxies: [synflow], batch_size: 8, channels: 4}",
+               "constraints=[{metric: flops_m, max: 60}]", "budget={max_candidates: 6}")
+    build_search(r, [col]).run()
+    assert len(col.records) == 6 and all(rec.metrics["flops_m"] <= 60 and rec.feasible for rec in col.records)
+
+
+def test_a_result_missing_a_constrained_metric_is_an_error_not_a_pass():
+    from raynas.strategies.constraints import Constraint, MissingMetricError, satisfied
+
+    bound = Constraint(metric="latency_ms", max=5)
+    assert satisfied([bound], {"latency_ms": 4.0}) and not satisfied([bound], {"latency_ms": 6.0})
+    with pytest.raises(MissingMetricError, match="latency_ms.*it has: valid_acc"):
+        satisfied([bound], {"valid_acc": 90.0})
