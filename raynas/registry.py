@@ -1,7 +1,8 @@
 """Name → class registries: things are registered by decorator and built by name from recipes.
 
 Contract: ``Registry.register(name)`` decorates a class; ``Registry.get(name)`` returns it or raises
-``KeyError`` whose message lists the known names; ``names()`` is sorted and stable.
+``KeyError`` whose message lists the known names; ``names()`` is sorted and stable; ``unregister(name)``
+removes one.
 """
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ class Registry(Generic[T]):
             return cls
 
         return deco
+
+    def unregister(self, name: str) -> None:
+        """Forget ``name`` (a component registered for a while, e.g. by a test); unknown names are a
+        ``KeyError``."""
+        self.get(name)
+        del self._items[name]
 
     def get(self, name: str) -> type[T]:
         try:

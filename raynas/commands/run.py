@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import collections
+import sys
 
 from raynas.commands.registry import command
 from raynas.metrics import REGRET_TEST_ACC
+
+SEARCH_FAILED = 1  # exit status of a search that stopped on failed candidates (2 is bad input)
+SHOWN_ERRORS = 5  # distinct failure messages printed at the end
 
 
 def add_recipe_args(p: argparse.ArgumentParser) -> None:
@@ -51,6 +56,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     search = build_search(recipe, listeners)
     summary = search.run()
     _print_result(summary, tracker)
+    if summary.stop_reason is not None:
+        print(f"raynas: error: search stopped: {summary.stop_reason}", file=sys.stderr)
+        return SEARCH_FAILED
     return 0
 
 
@@ -75,7 +83,20 @@ def _print_result(summary, tracker) -> None:
         regret = summary.metrics().get(REGRET_TEST_ACC)
         if regret is not None:
             print(f"  regret to the benchmark's best test accuracy: {regret:.2f}")
+    _print_failures(summary)
     _print_tracking(tracker)
+
+
+def _print_failures(summary) -> None:
+    """How many candidates failed and why (the most frequent error lines first)."""
+    if not summary.num_failed:
+        return
+    print(f"{summary.num_failed} candidates failed:")
+    counts = collections.Counter(f.error for f in summary.failures)
+    for error, n in counts.most_common(SHOWN_ERRORS):
+        print(f"  {n} × {error}")
+    if len(counts) > SHOWN_ERRORS:
+        print(f"  … and {len(counts) - SHOWN_ERRORS} other errors (the run's candidates table lists each)")
 
 
 def _print_tracking(tracker) -> None:

@@ -66,10 +66,13 @@ class StrategySpec(Component):
 
 @dataclasses.dataclass
 class BudgetSpec:
-    """When the search stops: whichever limit is reached first (at least one is required)."""
+    """When the search stops: whichever limit is reached first (at least one of ``sim_seconds`` and
+    ``max_candidates`` is required). ``max_failed``: the search stops, status FAILED, once more than this
+    many candidates have failed (after ``backend.max_failures`` retries each); 0 stops at the first."""
 
     sim_seconds: float | None = bounded(None, gt=0)  # on the search clock (simulated for tabular)
     max_candidates: int | None = bounded(None, gt=0)
+    max_failed: int = bounded(10, ge=0)
 
     def validate(self, path: str) -> None:
         if self.sim_seconds is None and self.max_candidates is None:
@@ -86,6 +89,7 @@ class BackendSpec:
     cpus_per_worker: float = bounded(1.0, gt=0)
     gpus_per_worker: float = bounded(0.0, ge=0)
     storage_path: str | None = None
+    max_failures: int = bounded(0, ge=0)  # retries of a failed trial (Tune's FailureConfig; simulate: re-run)
 
 
 @dataclasses.dataclass

@@ -8,11 +8,13 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
+from raynas.errors import RaynasError
 from raynas.evaluators.base import Evaluator
 from raynas.metrics import COST_S
 from raynas.ray_env import quiet_tune
 from raynas.recipes.schema import BackendSpec
 from raynas.runtime.driver import CANDIDATES, SearchDriver
+from raynas.runtime.failures import FailureNotes, error_line
 
 
 def evaluate_candidates(evaluator: Evaluator, config: dict[str, Any]) -> dict[str, Any]:
@@ -25,8 +27,21 @@ def evaluate_candidates(evaluator: Evaluator, config: dict[str, Any]) -> dict[st
     return out
 
 
-def run_simulated(driver: SearchDriver, evaluator: Evaluator) -> None:
-    """Run the search in this process: virtual workers, completions delivered in clock order."""
+def _evaluate_retrying(evaluator: Evaluator, config: dict[str, Any], max_failures: int) -> dict[str, Any] | str:
+    """The trial's result, or the first line of its last error after ``max_failures`` retries."""
+    for _ in range(max_failures + 1):
+        try:
+            return evaluate_candidates(evaluator, config)
+        except RaynasError:
+            raise  # bad input, not a failed evaluation
+        except Exception as err:  # noqa: BLE001 - a failed evaluation is counted, not fatal
+            last = error_line(err)
+    return last
+
+
+def run_simulated(driver: SearchDriver, evaluator: Evaluator, max_failures: int = 0) -> None:
+    """Run the search in this process: virtual workers, completions delivered in clock order. A trial
+    that raises is re-run up to ``max_failures`` times, then fails its candidates."""
     events: list[tuple[float, int, str, dict]] = []
     seq, finished = 0, False
     while True:
@@ -37,10 +52,14 @@ def run_simulated(driver: SearchDriver, evaluator: Evaluator) -> None:
                 finished = True
             if not isinstance(config, dict):
                 break
-            result = evaluate_candidates(evaluator, config)
+            seq += 1
+            result = _evaluate_retrying(evaluator, config, max_failures)
+            if isinstance(result, str):
+                driver.on_trial_complete(trial_id, error=True)
+                driver.trial_error(trial_id, result)
+                continue
             end = driver.workers.start_of(trial_id) + sum(c[COST_S] for c in result[CANDIDATES])
             heapq.heappush(events, (end, seq, trial_id, result))
-            seq += 1
         if not events:
             return
         _, _, trial_id, result = heapq.heappop(events)
@@ -59,7 +78,8 @@ def _trial_name(trial: Any) -> str:
 
 def run_tune(driver: SearchDriver, evaluator: Evaluator, backend: BackendSpec, *, name: str) -> None:
     """Run the search as a Ray Tune experiment ``name``: one trial per batch of candidates, actors
-    reused, ``backend.workers`` trials at once with ``backend``'s resources each."""
+    reused, ``backend.workers`` trials at once with ``backend``'s resources each; a failed trial is
+    retried ``backend.max_failures`` times (Tune's ``FailureConfig``), then fails its candidates."""
     with quiet_tune():
         _fit(driver, evaluator, backend, name)
 
@@ -80,6 +100,8 @@ def _fit(driver: SearchDriver, evaluator: Evaluator, backend: BackendSpec, name:
         # trial: without it Tune calls train() again only to learn that the function has returned.
         run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0,
                                   stop={"training_iteration": 1},
-                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                                  failure_config=tune.FailureConfig(max_failures=backend.max_failures),
+                                  callbacks=[FailureNotes(driver)]),
     )
     tuner.fit()

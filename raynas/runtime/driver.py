@@ -6,6 +6,12 @@ A trial config is ``{"candidates": [{"id", "arch", "parent", "variation", "gener
 ``{"candidates": [Result.to_dict(), …]}``. Each candidate is forwarded to the strategy as if it were a
 trial of its own, with only the visible metrics. A candidate that would finish after the simulated
 budget is dropped (the strategy is told it failed) and not recorded.
+
+Failures. A trial that errors (after the backend's retries) fails all its candidates: the strategy is
+told, ``num_failed`` counts them, and the backend then reports the error (``trial_error``), which
+makes one ``FailedCandidate`` per candidate for the summary and the listeners. Once more than
+``max_failed`` candidates have failed, or when every candidate so far failed at the end, the search
+stops with ``summary.stop_reason`` set and status ``FAILED``.
 """
 from __future__ import annotations
 
@@ -15,13 +21,15 @@ from typing import Any, Callable, Sequence
 from ray.tune.search import Searcher
 
 from raynas.evaluators.base import Result
-from raynas.metrics import MAX
+from raynas.metrics import FAILED, FINISHED, MAX
 from raynas.runtime.clock import VirtualWorkers
-from raynas.runtime.records import CandidateRecord, SearchListener, SearchSummary
+from raynas.runtime.records import FAILURE_HOOK, CandidateRecord, FailedCandidate, SearchListener, SearchSummary
 from raynas.strategies.base import Strategy
 from raynas.strategies.constraints import Constraint, satisfied
 
 CANDIDATES = "candidates"
+NO_RESULTS = "the trial ended without reporting its candidates' results"
+NOT_REPORTED = "the backend reported no error message"
 
 
 class SearchDriver(Searcher):
@@ -29,7 +37,8 @@ class SearchDriver(Searcher):
                  workers: int = 1, candidates_per_trial: int = 1,
                  listeners: Sequence[SearchListener] = (), reference: dict | None = None,
                  constraints: Sequence[Constraint] = (),
-                 extra_metrics: Callable[[Any], dict[str, float]] | None = None) -> None:
+                 extra_metrics: Callable[[Any], dict[str, float]] | None = None,
+                 max_failed: int | None = None) -> None:
         super().__init__(metric=strategy.metric, mode=strategy.mode)
         self.strategy = strategy
         self.space = strategy.space
@@ -40,17 +49,24 @@ class SearchDriver(Searcher):
         self.listeners = list(listeners)
         self.constraints = list(constraints)
         self.extra_metrics = extra_metrics  # arch -> metrics added to every record (per-device latency)
+        self.max_failed = max_failed  # None: no limit
         self.pending: dict[str, list[dict[str, Any]]] = {}
+        self.failing: dict[str, list[dict[str, Any]]] = {}  # failed trials whose error is not yet known
         self.num_issued = 0
         self.summary = SearchSummary(reference=dict(reference or {}), metric=strategy.metric)
         self._t0 = time.perf_counter()
 
     # --- budget ------------------------------------------------------------------------------
     def exhausted(self) -> bool:
+        if self.too_many_failures():
+            return True
         if self.max_candidates is not None and self.num_issued >= self.max_candidates:
             return True
         start = self.workers.next_start()
         return self.sim_budget_s is not None and start is not None and start >= self.sim_budget_s
+
+    def too_many_failures(self) -> bool:
+        return self.max_failed is not None and self.summary.num_failed > self.max_failed
 
     # --- Searcher API ------------------------------------------------------------------------
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
@@ -88,6 +104,9 @@ class SearchDriver(Searcher):
                 self.strategy.on_trial_complete(c["id"], error=True)
             self.summary.num_failed += len(cands)
             self.workers.release(trial_id)
+            self.failing[trial_id] = cands
+            if not error:
+                self.trial_error(trial_id, NO_RESULTS)
             return
         t = self.workers.start_of(trial_id)
         worker = self.workers.busy[trial_id]
@@ -102,6 +121,19 @@ class SearchDriver(Searcher):
                 self._record(trial_id, worker, cand, res, t, end)
             t = end  # the worker spent the time either way
         self.workers.release(trial_id, t)
+
+    def trial_error(self, trial_id: str, error: str) -> None:
+        """The error of a failed trial (its first line): one ``FailedCandidate`` per candidate."""
+        wall_s = time.perf_counter() - self._t0
+        for cand in self.failing.pop(trial_id, []):
+            failed = FailedCandidate(trial_id=trial_id, candidate_id=cand["id"], arch=cand["arch"],
+                                     parent=cand.get("parent"), variation=cand.get("variation"),
+                                     generation=int(cand.get("generation", 0)), error=error, wall_s=wall_s)
+            self.summary.failures.append(failed)
+            for listener in self.listeners:
+                hook = getattr(listener, FAILURE_HOOK, None)
+                if hook is not None:
+                    hook(failed)
 
     # --- events ------------------------------------------------------------------------------
     def _record(self, trial_id: str, worker: int, cand: dict, res: Result, start: float, end: float) -> None:
@@ -136,11 +168,29 @@ class SearchDriver(Searcher):
             listener.on_start(info)
 
     def finish(self) -> SearchSummary:
+        for trial_id in list(self.failing):
+            self.trial_error(trial_id, NOT_REPORTED)
+        self.summary.stop_reason = self._stop_reason()
+        if self.summary.stop_reason is not None and self.summary.status == FINISHED:
+            self.summary.status = FAILED
         self.summary.wall_time_s = time.perf_counter() - self._t0
         self.summary.strategy_metrics = self.strategy.report()
         for listener in self.listeners:
             listener.on_end(self.summary)
         return self.summary
+
+    def _stop_reason(self) -> str | None:
+        """Why the search ended on failures, in one line, or ``None``."""
+        s = self.summary
+        if not s.failures:
+            return None
+        first = s.failures[0].error
+        if self.too_many_failures():
+            return (f"{s.num_failed} candidates failed, more than budget.max_failed ({self.max_failed}); "
+                    f"first error: {first}")
+        if s.num_candidates == 0:
+            return f"every candidate failed ({s.num_failed}); first error: {first}"
+        return None
 
     # --- state -------------------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -152,11 +202,11 @@ class SearchDriver(Searcher):
 
     def get_state(self) -> dict[str, Any]:
         return {"strategy": self.strategy.get_state(), "workers": self.workers, "pending": self.pending,
-                "num_issued": self.num_issued, "summary": self.summary}
+                "failing": self.failing, "num_issued": self.num_issued, "summary": self.summary}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.strategy.set_state(state["strategy"])
-        self.workers, self.pending = state["workers"], state["pending"]
+        self.workers, self.pending, self.failing = state["workers"], state["pending"], state.get("failing", {})
         self.num_issued, self.summary = state["num_issued"], state["summary"]
 
     def save(self, checkpoint_path: str) -> None:

@@ -1,4 +1,5 @@
-"""What a search produces: one ``CandidateRecord`` per evaluated candidate, and a ``SearchSummary``."""
+"""What a search produces: one ``CandidateRecord`` per evaluated candidate, one ``FailedCandidate`` per
+candidate whose evaluation failed, and a ``SearchSummary``."""
 from __future__ import annotations
 
 import dataclasses
@@ -49,6 +50,20 @@ class CandidateRecord:
         return {**base, **self.tags, **self.metrics, **self.hidden}
 
 
+@dataclasses.dataclass(frozen=True)
+class FailedCandidate:
+    """A candidate whose evaluation failed (after the backend's retries): who it was and why."""
+
+    trial_id: str
+    candidate_id: str
+    arch: str
+    parent: str | None
+    variation: str | None
+    generation: int
+    error: str  # the error's first line, e.g. "RuntimeError: CUDA out of memory"
+    wall_s: float  # seconds since the search started, when the failure was known
+
+
 @dataclasses.dataclass
 class SearchSummary:
     num_candidates: int = 0
@@ -62,6 +77,8 @@ class SearchSummary:
     status: str = FINISHED  # MLflow run status: FINISHED, FAILED or KILLED (raynas.metrics)
     strategy_metrics: dict[str, float] = dataclasses.field(default_factory=dict)  # Strategy.report()
     metric: str = VALID_ACC  # the metric the search optimised (what "best" means)
+    failures: list[FailedCandidate] = dataclasses.field(default_factory=list)
+    stop_reason: str | None = None  # why the search stopped before its budget (then status is FAILED)
 
     def metrics(self, metric: str | None = None) -> dict[str, float]:
         """Summary metrics; ``best_<metric>`` (default: the search's own metric) and the best
@@ -80,6 +97,7 @@ class SearchSummary:
         return out
 
 
+FAILURE_HOOK = "on_failure"  # the optional listener method told of each FailedCandidate
 INFO_RECIPE, INFO_METRIC, INFO_MODE = "recipe", "metric", "mode"  # what on_start's info always holds
 SEARCH_INFO = (INFO_RECIPE, INFO_METRIC, INFO_MODE)
 
@@ -87,7 +105,9 @@ SEARCH_INFO = (INFO_RECIPE, INFO_METRIC, INFO_MODE)
 class SearchListener(Protocol):
     """Receives a search's events (MLflow tracker, console progress, tests). ``on_start``'s info holds
     the ``Recipe`` (``INFO_RECIPE``), the metric the search optimises and its mode (``INFO_METRIC``,
-    ``INFO_MODE``), and whatever the caller of ``Search.run`` added."""
+    ``INFO_MODE``), and whatever the caller of ``Search.run`` added. A listener may also define
+    ``on_failure(failed: FailedCandidate)`` (optional: ``FAILURE_HOOK``) to hear of failed candidates;
+    the summary lists them either way."""
 
     def on_start(self, info: dict[str, Any]) -> None: ...
 

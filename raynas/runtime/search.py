@@ -37,7 +37,7 @@ class Search:
         try:
             if r.backend.name == SIMULATE:
                 self.evaluator.prepare()
-                run_simulated(self.driver, self.evaluator)
+                run_simulated(self.driver, self.evaluator, r.backend.max_failures)
             else:
                 ensure_ray(r.ray.address, r.ray.num_cpus)
                 self.evaluator.prepare()
@@ -143,5 +143,6 @@ def build_search(recipe: Recipe, listeners: Sequence[SearchListener] = (),
                           max_candidates=recipe.budget.max_candidates, workers=recipe.backend.workers,
                           candidates_per_trial=recipe.backend.candidates_per_trial,
                           listeners=listeners, reference=evaluator.reference(),
-                          constraints=recipe.constraints, extra_metrics=extra)
+                          constraints=recipe.constraints, extra_metrics=extra,
+                          max_failed=recipe.budget.max_failed)
     return Search(recipe, space, evaluator, strategy, driver)

@@ -24,7 +24,15 @@ from typing import Any, Sequence, TextIO
 from raynas.metrics import MAX, VALID_ACC
 from raynas.recipes.loader import dump_recipe
 from raynas.recipes.schema import TrackingSpec
-from raynas.runtime.records import INFO_METRIC, INFO_MODE, INFO_RECIPE, SEARCH_INFO, CandidateRecord, SearchSummary
+from raynas.runtime.records import (
+    INFO_METRIC,
+    INFO_MODE,
+    INFO_RECIPE,
+    SEARCH_INFO,
+    CandidateRecord,
+    FailedCandidate,
+    SearchSummary,
+)
 from raynas.tracking.context import cluster_tags, version_tags
 from raynas.tracking.resilience import Backoff, quick_http, reason, refused
 from raynas.tracking.spool import RunEnd, RunSpec, Spool, TrackingState
@@ -32,6 +40,7 @@ from raynas.tracking.sync import RunSync
 
 MAX_PARAM_LEN = 6000
 BEST_ARCH_TAG = "raynas.best_arch"
+STOP_REASON_TAG = "raynas.stop_reason"  # why a search stopped early (too many failed candidates)
 SPOOL_DIR = Path(".raynas") / "spool"
 RESUME_COMMAND = "raynas resume-tracking"
 LOG_PREFIX = "[raynas] tracking:"
@@ -140,12 +149,21 @@ class MlflowTracker:
         if self._unsent >= self.config.batch_size or due:
             self.flush()
 
+    def on_failure(self, failed: FailedCandidate) -> None:
+        """A failed candidate: spooled now, a ``failed`` row of the run's table at the end."""
+        if self.state is None:
+            return
+        self.state.failures.append(failed)
+        self.spool.failure(failed)
+
     def on_end(self, summary: SearchSummary) -> None:
         if self.state is None:
             return
         tags = cluster_tags()
         if summary.best is not None:
             tags[BEST_ARCH_TAG] = summary.best.arch
+        if summary.stop_reason is not None:
+            tags[STOP_REASON_TAG] = summary.stop_reason
         self.state.end = RunEnd(metrics=summary.metrics(self.metric), tags=tags, status=summary.status)
         self.spool.end(self.state.end)
         ok = self._attempt(force=True)

@@ -6,7 +6,7 @@ import time
 from typing import Any, TextIO
 
 from raynas.metrics import MAX, MIN, TEST_ACC, VALID_ACC
-from raynas.runtime.records import INFO_METRIC, INFO_MODE, CandidateRecord, SearchSummary
+from raynas.runtime.records import INFO_METRIC, INFO_MODE, CandidateRecord, FailedCandidate, SearchSummary
 
 
 class ConsoleProgress:
@@ -23,6 +23,7 @@ class ConsoleProgress:
         self._last = 0.0
         self._t0 = time.perf_counter()
         self._n = 0
+        self._failed = 0
         self._best: CandidateRecord | None = None
         self._clock = 0.0
 
@@ -42,6 +43,9 @@ class ConsoleProgress:
             self._last = now
             self._draw()
 
+    def on_failure(self, failed: FailedCandidate) -> None:
+        self._failed += 1
+
     def _beats(self, score: float, best: float) -> bool:
         return score < best if self.mode == MIN else score > best
 
@@ -53,7 +57,7 @@ class ConsoleProgress:
 
     def line(self) -> str:
         cands = f"{self._n}" + (f"/{self.max_candidates}" if self.max_candidates else "")
-        parts = [f"candidates {cands}"]
+        parts = [f"candidates {cands}" + (f" ({self._failed} failed)" if self._failed else "")]
         if self._best is not None:
             best = f"best {self.metric} {self._best.metrics[self.metric]:.2f}"
             if TEST_ACC in self._best.hidden:

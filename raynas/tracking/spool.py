@@ -4,6 +4,7 @@ The spool is a JSON-lines file, ``<spool_dir>/<spool_id>.jsonl``, one event a li
   * ``{"kind": "spec", …}``       first line: everything needed to create the run (``RunSpec``);
   * ``{"kind": "run", "run_id"}`` once the server has created the run;
   * ``{"kind": "candidate", "record": {…}}`` every candidate, in index order;
+  * ``{"kind": "failed", "failed": {…}}`` every failed candidate (``FailedCandidate``);
   * ``{"kind": "end", …}``        the search's summary (``RunEnd``).
 Every event is appended and flushed to the operating system as it happens — a candidate before the
 search counts it as done — so a dead server or a killed process (even ``SIGKILL``) loses nothing;
@@ -21,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from raynas.metrics import MAX, VALID_ACC
-from raynas.runtime.records import CandidateRecord
+from raynas.runtime.records import CandidateRecord, FailedCandidate
 
-SPEC, RUN, CANDIDATE, END = "spec", "run", "candidate", "end"
+SPEC, RUN, CANDIDATE, FAILURE, END = "spec", "run", "candidate", "failed", "end"
 SPOOL_SUFFIX = ".jsonl"
 
 
@@ -57,13 +58,14 @@ class RunEnd:
 @dataclasses.dataclass
 class TrackingState:
     """Everything the MLflow run must end up holding. ``best_so_far[i]`` is the best ``spec.metric``
-    among candidates ``0..i`` (``None`` until one has it)."""
+    among candidates ``0..i`` (``None`` until one has it); ``failures`` the failed candidates."""
 
     spec: RunSpec
     run_id: str | None = None
     records: list[CandidateRecord] = dataclasses.field(default_factory=list)
     best_so_far: list[float | None] = dataclasses.field(default_factory=list)
     end: RunEnd | None = None
+    failures: list[FailedCandidate] = dataclasses.field(default_factory=list)
 
     def add(self, record: CandidateRecord) -> None:
         if record.index != len(self.records):
@@ -99,6 +101,9 @@ class Spool:
     def candidate(self, record: CandidateRecord) -> None:
         """Appended and flushed to the OS now: it survives the process; ``sync()`` survives the machine."""
         self._write({"kind": CANDIDATE, "record": dataclasses.asdict(record)})
+
+    def failure(self, failed: FailedCandidate) -> None:
+        self._write({"kind": FAILURE, "failed": dataclasses.asdict(failed)})
 
     def end(self, end: RunEnd) -> None:
         self._write({"kind": END, **dataclasses.asdict(end)}, sync=True)
@@ -146,6 +151,8 @@ def load_state(path: str | Path) -> TrackingState:
             state.run_id = event["run_id"]
         elif kind == CANDIDATE:
             state.add(CandidateRecord(**event["record"]))
+        elif kind == FAILURE:
+            state.failures.append(FailedCandidate(**event["failed"]))
         elif kind == END:
             state.end = RunEnd(**event)
     if state is None:

@@ -6,9 +6,9 @@ Run layout (parent run of one search):
   * per candidate, ``step`` = candidate index: ``candidate/<metric>`` for every visible and hidden
     metric, ``candidate/cost_s``, ``candidate/sim_time_s`` and ``best_so_far/<metric>``, sent with
     ``log_batch`` (≤ 1,000 metrics a call);
-  * ``candidates.parquet``: the whole table, rewritten at most every ``table_interval_s`` and at the
-    end; at the end also ``candidates.json`` (``MlflowClient.log_table``: the UI shows it as a table)
-    and ``plots/progress.png``, ``plots/pareto.png``;
+  * ``candidates.parquet``: the whole table (failed candidates too, ``status`` ``failed``), rewritten
+    at most every ``table_interval_s`` and at the end; at the end also ``candidates.json``
+    (``MlflowClient.log_table``: the UI shows it as a table) and ``plots/progress.png``, ``plots/pareto.png``;
   * at the end: summary metrics (``best_<metric>``, ``num_candidates`` …), ``RunEnd.tags``, status;
   * with ``run_per_candidate``, one nested child run per candidate (tag ``mlflow.parentRunId``)
     holding its lineage as params and its metrics at step 0 — the slow path, for users who ask.
@@ -214,7 +214,7 @@ class RunSync:
                 for rec in state.records[start:n]:
                     self._child_run(rec)
             self.acked, self._have = n, {}
-        if n and time.monotonic() - self._table_at >= self.table_interval_s:
+        if (n or state.failures) and time.monotonic() - self._table_at >= self.table_interval_s:
             self._log_parquet()
 
     def _child_run(self, rec: CandidateRecord) -> None:
@@ -238,7 +238,8 @@ class RunSync:
 
     def _log_parquet(self) -> None:
         with tempfile.TemporaryDirectory() as tmp:
-            path = tables.write_parquet(self.state.records, os.path.join(tmp, tables.PARQUET_TABLE))
+            path = tables.write_parquet(self.state.records, os.path.join(tmp, tables.PARQUET_TABLE),
+                                        self.state.failures)
             self.client.log_artifact(self.state.run_id, str(path))
         self._table_at = time.monotonic()
 
@@ -255,10 +256,10 @@ class RunSync:
             tags = [RunTag(k, v) for k, v in end.tags.items()]
             self.client.log_batch(run_id, metrics=metrics, tags=tags)
             self._done.add("summary")
-        if state.records:
+        if state.records or state.failures:
             self._log_parquet()
             self._log_mlflow_table()
-            if state.spec.plots:
+            if state.spec.plots and state.records:
                 self._log_plots()
         self.client.set_terminated(run_id, status=end.status)
         self.finished = True
@@ -268,7 +269,7 @@ class RunSync:
         if tables.MLFLOW_TABLE not in [f.path for f in self.client.list_artifacts(run_id)]:
             with warnings.catch_warnings():  # MLflow's own pandas-3 deprecation, not ours to fix
                 warnings.filterwarnings("ignore", message=".*select_dtypes.*")
-                self.client.log_table(run_id, data=tables.dataframe(self.state.records),
+                self.client.log_table(run_id, data=tables.dataframe(self.state.records, self.state.failures),
                                       artifact_file=tables.MLFLOW_TABLE)
             return
         # written by an earlier attempt that failed after the upload: make sure the UI knows it

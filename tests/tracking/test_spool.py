@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 from raynas.cli import main
 from raynas.recipes.schema import TrackingSpec
 from raynas.runtime import build_search
+from raynas.runtime.records import FailedCandidate
 from raynas.tracking import MlflowTracker
 from raynas.tracking.resilience import HTTP_TIMEOUT_ENV, QUICK_HTTP, Backoff, quick_http, refused
 from raynas.tracking.server import free_port
@@ -119,6 +120,9 @@ def test_spool_round_trip_ignores_a_torn_last_line(records, tmp_path):
     spool = Spool.create(tmp_path, spec)
     for rec in records[:7]:
         spool.candidate(rec)
+    failed = FailedCandidate(trial_id="t", candidate_id="t/0", arch=records[0].arch, parent=None, variation=None,
+                             generation=0, error="RuntimeError: boom", wall_s=1.0)
+    spool.failure(failed)
     spool.run("abc")
     spool.end(RunEnd({"num_candidates": 7.0}, {"t": "v"}, "FINISHED"))
     spool.sync()
@@ -126,7 +130,7 @@ def test_spool_round_trip_ignores_a_torn_last_line(records, tmp_path):
         f.write('{"kind": "candidate", "rec')
     state = load_state(spool.path)
     assert state.spec == spec and state.run_id == "abc" and state.records == records[:7]
-    assert state.end.status == "FINISHED" and len(state.best_so_far) == 7
+    assert state.end.status == "FINISHED" and len(state.best_so_far) == 7 and state.failures == [failed]
 
 
 def test_backoff_grows_and_is_capped():
