@@ -6,9 +6,13 @@ Experiment = ``tracking.experiment`` or the recipe name; the run layout is descr
     ``raynas.tracking.spool``), then sent in batches (``batch_size`` candidates or every
     ``flush_interval_s``) through ``RunSync``, never one run per candidate (unless
     ``run_per_candidate``);
-  * a failed send never reaches the search: the tracker warns once, keeps spooling, and retries with
-    exponential backoff (``Backoff``), each attempt with short HTTP timeouts (``quick_http``); when the
-    server is back, ``RunSync`` reconciles and sends only what the server lacks;
+  * an outage (an unreachable or overloaded store: ``resilience.outage``) never reaches the search: the
+    tracker warns once, keeps spooling, and retries with exponential backoff (``Backoff``), each attempt
+    with short HTTP timeouts (``quick_http``); when the server is back, ``RunSync`` reconciles and sends
+    only what the server lacks;
+  * a request the store refuses (an invalid value …) is reported once with MLflow's message and skipped;
+    if it refuses the run itself, tracking stops and the spool keeps everything for later;
+  * any other error is a bug, and propagates (the search fails with it);
   * at the end it retries ``end_retry_delays_s`` more times; if the server is still away it leaves the
     spool, warns with the replay command (``raynas resume-tracking``), and ``pending`` tells how many
     candidates wait there. Otherwise the spool is deleted.
@@ -34,9 +38,10 @@ from raynas.runtime.records import (
     SearchSummary,
 )
 from raynas.tracking.context import cluster_tags, version_tags
-from raynas.tracking.resilience import Backoff, quick_http, reason, refused
+from raynas.tracking.resilience import Backoff, outage, quick_http, reason, refused
 from raynas.tracking.spool import RunEnd, RunSpec, Spool, TrackingState
 from raynas.tracking.sync import RunSync
+from raynas.tracking.tables import PARQUET_TABLE
 
 MAX_PARAM_LEN = 6000
 BEST_ARCH_TAG = "raynas.best_arch"
@@ -94,6 +99,9 @@ class MlflowTracker:
         self.spool: Spool | None = None
         self.sync: RunSync | None = None
         self.outages = 0
+        self.refused: list[str] = []  # the refusals reported ("<what>: <MLflow's message>")
+        self.stopped: str | None = None  # why tracking stopped (the store refused the run itself)
+        self._reported = 0
         self._unsent = 0
         self._last_flush = time.monotonic()
         self._down_since: float | None = None
@@ -190,30 +198,52 @@ class MlflowTracker:
 
     def _attempt(self, force: bool = False) -> bool:
         """fsync the spool, then one sync attempt (skipped while backing off, unless ``force``); True
-        when all is sent."""
+        when all is sent. An outage (``resilience.outage``) is retried later; a request the store
+        refuses is reported once and skipped (``RunSync.refusals``), or, when it is the run itself,
+        stops tracking (the spool keeps everything); any other error is a bug and propagates."""
         self.spool.sync()
-        if not (force or self.backoff.ready()):
+        if self.stopped is not None or not (force or self.backoff.ready()):
             return False
         try:
             with quick_http():
                 if self.sync.client is None:  # opening a store can fail too (bad path, migration)
                     self.sync.client = self.client
                 self.sync.sync()
-        except Exception as err:  # noqa: BLE001 - tracking must never fail the search
-            wait = self.backoff.failed()
-            if self._down_since is None:
-                self._down_since = time.monotonic()
-                self.outages += 1
-                what = "refused the update" if refused(err) else "cannot be reached"
-                self._say(f"{self.tracking_uri} {what} ({reason(err)}); spooling to {self.spool.path}, "
-                          f"retrying in {wait:.0f} s")
+        except Exception as err:
+            if refused(err):
+                self.stopped = reason(err, limit=300)
+                self._say(f"{self.tracking_uri} refused the run ({self.stopped}); tracking stops here, "
+                          f"the spool {self.spool.path} keeps every candidate")
+                return False
+            if not outage(err):
+                raise
+            self._outage(err)
             return False
+        finally:
+            self._report_refusals()
         if self._down_since is not None:
             self._say(f"server back after {time.monotonic() - self._down_since:.0f} s; "
                       f"caught up ({len(self.state.records)} candidates)")
             self._down_since = None
         self.backoff.reset()
         return True
+
+    def _outage(self, err: Exception) -> None:
+        wait = self.backoff.failed()
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            self.outages += 1
+            self._say(f"{self.tracking_uri} cannot be reached ({reason(err)}); spooling to {self.spool.path}, "
+                      f"retrying in {wait:.0f} s")
+
+    def _report_refusals(self) -> None:
+        """Each refusal once: what was skipped and MLflow's message."""
+        for message in self.sync.refusals[self._reported:]:
+            if message not in self.refused:
+                self.refused.append(message)
+                self._say(f"{self.tracking_uri} refused {message}; skipped, not retried "
+                          f"(the run's {PARQUET_TABLE} still lists every candidate)")
+        self._reported = len(self.sync.refusals)
 
     def _say(self, message: str) -> None:
         stream = self.stream or sys.stderr

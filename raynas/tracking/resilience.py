@@ -70,12 +70,37 @@ def reason(err: BaseException, limit: int = 160) -> str:
     return first[:limit]
 
 
-# MLflow error codes that mean "the store is there and said no" (the request itself is wrong), as
-# opposed to a store that cannot be reached; retrying will not help, the spool keeps the data.
-REFUSALS = frozenset({"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "INVALID_STATE", "RESOURCE_ALREADY_EXISTS",
-                      "PERMISSION_DENIED", "UNAUTHENTICATED"})
+# MLflow error codes of a store that is there but cannot serve now (an overloaded or failing server,
+# a locked database, or MLflow's code for "the request did not get through": INTERNAL_ERROR, which it
+# gives a refused connection). Any other code is the store saying no to the request itself.
+TRANSIENT = frozenset({"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "DEADLINE_EXCEEDED",
+                       "ABORTED", "SERVICE_UNDER_MAINTENANCE", "WORKSPACE_TEMPORARILY_UNAVAILABLE"})
+
+
+def _mlflow_code(err: BaseException) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    return err.error_code if isinstance(err, MlflowException) else None
+
+
+def outage(err: BaseException) -> bool:
+    """True for a store that cannot be reached or cannot serve now (retry later): connection and
+    timeout errors (``OSError``, which ``requests``' errors are), database errors (``sqlalchemy``'s
+    ``OperationalError``: locked, unreachable) and MLflow's transient codes (``TRANSIENT``)."""
+    if isinstance(err, OSError):
+        return True
+    code = _mlflow_code(err)
+    if code is not None:
+        return code in TRANSIENT
+    try:
+        from sqlalchemy.exc import OperationalError
+    except ImportError:  # an HTTP-only MLflow client
+        return False
+    return isinstance(err, OperationalError)
 
 
 def refused(err: BaseException) -> bool:
-    """True when the tracking store answered with a refusal (see ``REFUSALS``) rather than not at all."""
-    return getattr(err, "error_code", None) in REFUSALS
+    """True when the tracking store answered and said no (an MLflow error code outside ``TRANSIENT``:
+    an invalid value, a permission, a missing run …): retrying the same request will not help."""
+    code = _mlflow_code(err)
+    return code is not None and code not in TRANSIENT

@@ -84,7 +84,9 @@ class RunSync:
 
     ``client`` is an ``MlflowClient`` (the tracker sets it before its first ``sync()``);
     ``on_run(run_id)`` is called once the run exists (the tracker records it in its spool).
-    ``sync()`` raises whatever the client raises; the caller decides when to retry.
+    A request the store refuses (``resilience.refused``: an invalid value, say) is skipped, never
+    retried, and its MLflow message appended to ``refusals``; ``sync()`` raises whatever else the client
+    raises (and a refusal of the experiment or the run itself); the caller decides when to retry.
     """
 
     def __init__(self, client, state: TrackingState, on_run: Callable[[str], None] = lambda _: None,
@@ -102,6 +104,7 @@ class RunSync:
         self._done: set[str] = set()  # finished setup/finish steps
         self._reconciled = False  # the server may hold part of the summary too
         self._table_at = time.monotonic()
+        self.refusals: list[str] = []  # "<what>: <MLflow's message>" of each request the store refused
 
     @property
     def pending(self) -> int:
@@ -119,6 +122,18 @@ class RunSync:
         except BaseException:
             self.suspect = True
             raise
+
+    def _refusable(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``call(*args, **kwargs)``; a refusal is noted in ``refusals`` and skipped (``None``)."""
+        from raynas.tracking.resilience import reason, refused
+
+        try:
+            return call(*args, **kwargs)
+        except Exception as err:
+            if not refused(err):
+                raise
+            self.refusals.append(f"{what}: {reason(err, limit=300)}")
+            return None
 
     # --- run -------------------------------------------------------------------------------------
     def _ensure_run(self) -> None:
@@ -141,8 +156,8 @@ class RunSync:
 
             params = [Param(k, v) for k, v in spec.params.items()]
             for chunk in _chunks(params, MAX_PARAMS_PER_BATCH):
-                self.client.log_batch(self.state.run_id, params=chunk)  # same values: idempotent
-            self.client.log_text(self.state.run_id, spec.recipe_yaml, RECIPE_ARTIFACT)
+                self._refusable("the recipe's params", self.client.log_batch, self.state.run_id, params=chunk)
+            self._refusable(RECIPE_ARTIFACT, self.client.log_text, self.state.run_id, spec.recipe_yaml, RECIPE_ARTIFACT)
             self._done.add("setup")
 
     def _experiment_id(self, name: str, artifact_location: str | None) -> str:
@@ -209,10 +224,11 @@ class RunSync:
                        for k, v in candidate_metrics(rec, best, state.spec.metric).items()
                        if rec.index > self._have.get(k, -1)]
             for chunk in _chunks(metrics, MAX_METRICS_PER_BATCH):
-                self.client.log_batch(state.run_id, metrics=chunk)
+                steps = f"candidates {chunk[0].step}-{chunk[-1].step}"
+                self._refusable(steps, self.client.log_batch, state.run_id, metrics=chunk)
             if state.spec.run_per_candidate:
                 for rec in state.records[start:n]:
-                    self._child_run(rec)
+                    self._refusable(f"candidate {rec.index}'s child run", self._child_run, rec)
             self.acked, self._have = n, {}
         if (n or state.failures) and time.monotonic() - self._table_at >= self.table_interval_s:
             self._log_parquet()
@@ -240,7 +256,7 @@ class RunSync:
         with tempfile.TemporaryDirectory() as tmp:
             path = tables.write_parquet(self.state.records, os.path.join(tmp, tables.PARQUET_TABLE),
                                         self.state.failures)
-            self.client.log_artifact(self.state.run_id, str(path))
+            self._refusable(tables.PARQUET_TABLE, self.client.log_artifact, self.state.run_id, str(path))
         self._table_at = time.monotonic()
 
     # --- end -----------------------------------------------------------------------------------------
@@ -254,13 +270,13 @@ class RunSync:
             metrics = [Metric(metric_name(k), float(v), now, 0) for k, v in end.metrics.items()
                        if metric_name(k) not in have]
             tags = [RunTag(k, v) for k, v in end.tags.items()]
-            self.client.log_batch(run_id, metrics=metrics, tags=tags)
+            self._refusable("the summary", self.client.log_batch, run_id, metrics=metrics, tags=tags)
             self._done.add("summary")
         if state.records or state.failures:
             self._log_parquet()
-            self._log_mlflow_table()
+            self._refusable(tables.MLFLOW_TABLE, self._log_mlflow_table)
             if state.spec.plots and state.records:
-                self._log_plots()
+                self._refusable("the plots", self._log_plots)
         self.client.set_terminated(run_id, status=end.status)
         self.finished = True
 

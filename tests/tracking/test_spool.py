@@ -15,7 +15,7 @@ from raynas.recipes.schema import TrackingSpec
 from raynas.runtime import build_search
 from raynas.runtime.records import FailedCandidate
 from raynas.tracking import MlflowTracker
-from raynas.tracking.resilience import HTTP_TIMEOUT_ENV, QUICK_HTTP, Backoff, quick_http, refused
+from raynas.tracking.resilience import HTTP_TIMEOUT_ENV, QUICK_HTTP, Backoff, outage, quick_http, refused
 from raynas.tracking.server import free_port
 from raynas.tracking.spool import RunEnd, RunSpec, Spool, TrackingState, load_state
 from raynas.tracking.sync import RunSync
@@ -151,9 +151,63 @@ def test_quick_http_sets_low_limits_but_respects_the_user(monkeypatch):
         assert os.environ[HTTP_TIMEOUT_ENV] == "77"
 
 
-def test_a_refusal_is_told_apart_from_an_unreachable_store(tmp_path):
+def test_a_refusal_is_told_apart_from_an_unreachable_store_and_from_a_bug(tmp_path):
+    import requests
     from mlflow.exceptions import MlflowException
-    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, TEMPORARILY_UNAVAILABLE
+    from sqlalchemy.exc import OperationalError
 
-    assert refused(MlflowException("Invalid value", error_code=INVALID_PARAMETER_VALUE))
-    assert not refused(ConnectionError("Connection refused")) and not refused(MlflowException("API request failed"))
+    for no in (MlflowException("Invalid value", error_code=INVALID_PARAMETER_VALUE),
+               MlflowException("no such run", error_code=RESOURCE_DOES_NOT_EXIST)):
+        assert refused(no) and not outage(no)
+    for away in (ConnectionError("Connection refused"), requests.exceptions.ConnectionError("x"), TimeoutError(),
+                 MlflowException("API request to http://h failed with exception ..."),  # MLflow's own wrapping
+                 MlflowException("busy", error_code=TEMPORARILY_UNAVAILABLE),
+                 OperationalError("INSERT", {}, Exception("database is locked"))):
+        assert outage(away) and not refused(away)
+    for bug in (TypeError("x"), KeyError("k"), ValueError("could not convert string to float")):
+        assert not outage(bug) and not refused(bug)
+
+
+class _Listener:
+    """Changes candidate ``index``'s metrics before the tracker sees it (an evaluator stand-in)."""
+
+    def __init__(self, index, **metrics):
+        self.index, self.metrics = index, metrics
+
+    def on_start(self, info): pass
+
+    def on_candidate(self, record):
+        if record.index == self.index:
+            record.metrics.update(self.metrics)
+
+    def on_end(self, summary): pass
+
+
+def test_a_refused_batch_is_reported_once_and_skipped_and_the_search_goes_on(nb201_path, tmp_path):
+    uri, err = fresh_sqlite_uri(tmp_path), io.StringIO()
+    tracker = MlflowTracker(TrackingSpec(uri, batch_size=5, flush_interval_s=3600, spool_dir=str(tmp_path / "s"),
+                                        plots=False), stream=err)
+    odd = _Listener(7, **{"k" * 300: 1.0})  # MLflow refuses metric names over 250 characters
+    summary = build_search(recipe(nb201_path, "budget={max_candidates: 15}"), [odd, tracker]).run()
+    assert summary.status == "FINISHED" and summary.num_candidates == 15
+    log = err.getvalue()
+    (said,) = [line for line in log.splitlines() if line.strip()]  # one line, once
+    assert "refused candidates 5-9:" in said and "250" in said and said.endswith("skipped, not retried "
+                                                                                "(the run's candidates.parquet "
+                                                                                "still lists every candidate)")
+    assert len(tracker.refused) == 1
+    client = MlflowClient(uri)
+    steps = sorted(m.step for m in client.get_metric_history(tracker.run_id, "candidate/valid_acc"))
+    assert steps == [*range(5), *range(10, 15)]  # the refused batch only, never retried
+    assert client.get_run(tracker.run_id).info.status == "FINISHED" and tracker.outages == 0
+
+
+def test_a_bug_in_tracking_is_not_taken_for_an_outage(nb201_path, tmp_path):
+    uri = fresh_sqlite_uri(tmp_path)
+    tracker = MlflowTracker(TrackingSpec(uri, batch_size=5, flush_interval_s=3600, spool_dir=str(tmp_path / "s"),
+                                        plots=False), end_retry_delays_s=(), stream=io.StringIO())
+    broken = _Listener(3, valid_acc="not a number")  # float() of it fails inside the sync code
+    with pytest.raises(ValueError, match="could not convert string to float"):
+        build_search(recipe(nb201_path, "budget={max_candidates: 15}"), [broken, tracker]).run()
+    assert tracker.outages == 0 and tracker.spool.path.exists()
