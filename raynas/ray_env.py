@@ -6,6 +6,9 @@
   status tables, optionally no per-trial loggers, only errors from Tune's loggers that warn about files
   we never read. Everything it changes is restored on exit, so other Tune runs in the process keep
   their output.
+* ``check_resources(demands)`` fails at start, naming the recipe field, when a resource bundle the
+  recipe asks for (``Demand``: a Tune trial, a pool replica …) fits no node of the cluster — Ray would
+  wait for it forever.
 * ``env_defaults(values)`` is the scoped-environment primitive both use (the tracker uses it for
   MLflow's HTTP settings): set what the user did not export, for one block.
 Ray is imported lazily: importing this module costs nothing.
@@ -13,13 +16,17 @@ Ray is imported lazily: importing this module costs nothing.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, Sequence
+
+from raynas.errors import RecipeError
 
 CHATTY_WORKER_LOGGERS = ("ray.tune.trainable.trainable", "ray.train._internal.storage")
 QUIET_WORKERS_HOOK = "raynas.ray_env.quiet_worker_logs"
 LOCAL = "local"
+RAY_CPU, RAY_GPU = "CPU", "GPU"  # Ray's resource names
 
 # raynas logs to MLflow itself and draws its own progress lines.
 TUNE_CONSOLE_OFF = {"RAY_AIR_NEW_OUTPUT": "0"}  # with verbose=0: no experiment box, no status tables
@@ -89,3 +96,45 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     else:
         ray.init(address=address, **kwargs)
     return True
+
+
+@dataclasses.dataclass(frozen=True)
+class Demand:
+    """One resource bundle a recipe asks Ray for, all on one node: ``amounts`` (``{"CPU": 1, "GPU": 0}``)
+    and, per resource, the recipe field that sets it (``{"GPU": "backend.gpus_per_worker"}``)."""
+
+    what: str  # what needs it, for the message: "each Tune trial", "each pool replica"
+    amounts: Mapping[str, float]
+    fields: Mapping[str, str]
+
+
+def node_resources() -> list[dict[str, float]]:
+    """The total resources of each alive node of the connected cluster."""
+    import ray
+
+    return [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
+
+
+def check_resources(demands: Sequence[Demand], nodes: Sequence[Mapping[str, float]] | None = None) -> None:
+    """``RecipeError`` naming the field of the first resource of a demand that no node of ``nodes``
+    (default: the connected cluster's) can give, with what the cluster has."""
+    nodes = node_resources() if nodes is None else nodes
+    for demand in demands:
+        wanted = {r: a for r, a in demand.amounts.items() if a > 0}
+        if any(all(node.get(r, 0.0) >= a for r, a in wanted.items()) for node in nodes):
+            continue
+        short = next((r for r, a in wanted.items() if max((n.get(r, 0.0) for n in nodes), default=0.0) < a),
+                     next(iter(wanted)))
+        largest = max((n.get(short, 0.0) for n in nodes), default=0.0)
+        raise RecipeError(demand.fields[short], f"{demand.what} needs {_amounts(wanted)} on one node, but the "
+                          f"Ray cluster's largest has {largest:g} {short} ({_cluster(nodes)}); lower it or add "
+                          f"nodes (set ray.autoscaling: true if the cluster adds them on demand)")
+
+
+def _amounts(amounts: Mapping[str, float]) -> str:
+    return " and ".join(f"{a:g} {r}" for r, a in amounts.items())
+
+
+def _cluster(nodes: Sequence[Mapping[str, float]]) -> str:
+    total = {r: sum(n.get(r, 0.0) for n in nodes) for r in (RAY_CPU, RAY_GPU)}
+    return f"{len(nodes)} node{'s' if len(nodes) != 1 else ''}, {total[RAY_CPU]:g} CPUs, {total[RAY_GPU]:g} GPUs in all"

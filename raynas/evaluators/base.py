@@ -12,6 +12,9 @@ Contract:
   * ``objective()`` names the metric a search optimises by default and its mode (``valid_acc``, max).
   * ``metrics()`` names the visible metrics every ``Result.metrics`` holds (no more, no fewer), known
     from the config before anything is evaluated: recipes check constraints and objectives against it.
+  * ``resources()`` lists the Ray resource bundles evaluation asks for (``raynas.ray_env.Demand``, each
+    naming its recipe field); the runtime checks them against the cluster before ``prepare()``.
+    Default: none (the evaluator runs inside the backend's trials).
   * ``prepare()`` acquires what evaluation needs (actors, weights) once, in the driver, before the search;
     ``close()`` releases it. Both default to nothing; ``evaluate`` works unprepared too.
   * Evaluators are picklable, and pickling has no side effects: the Tune backend ships them to workers
@@ -26,6 +29,7 @@ import time
 from typing import Any, Sequence
 
 from raynas.metrics import MAX, VALID_ACC
+from raynas.ray_env import Demand
 from raynas.registry import Registry
 from raynas.space.base import Arch, SearchSpace
 
@@ -71,6 +75,10 @@ class Evaluator(abc.ABC):
     @abc.abstractmethod
     def metrics(self) -> tuple[str, ...]:
         """The visible metrics every result holds (see the module docstring)."""
+
+    def resources(self) -> list[Demand]:
+        """The Ray resource bundles evaluation asks for beyond the backend's trials (default: none)."""
+        return []
 
     def prepare(self) -> None:
         """Acquire what evaluation needs, once, in the driver (default: nothing)."""

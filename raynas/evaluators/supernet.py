@@ -41,6 +41,7 @@ from raynas.devices import AUTO, CPU, Device
 from raynas.errors import RaynasError, RecipeError
 from raynas.evaluators.base import EVALUATORS, Evaluator, Result
 from raynas.metrics import TEST_ACC, VALID_ACC, WEIGHTS_VERSION
+from raynas.ray_env import RAY_CPU, RAY_GPU, Demand
 from raynas.serving.router import PoolConfig
 from raynas.serving.sources import is_uri
 from raynas.typed import bounded, from_dict, to_dict
@@ -154,6 +155,21 @@ class SupernetEvaluator(Evaluator):
 
     def metrics(self) -> tuple[str, ...]:
         return (VALID_ACC,)
+
+    def resources(self) -> list[Demand]:
+        """The pool's start-up task and each replica; with ``pbt``, each population member."""
+        pool, path = self.config.pool, "evaluator.pool"
+        out = [Demand("the pool's start-up task", {RAY_CPU: pool.prepare_num_cpus, RAY_GPU: pool.prepare_num_gpus},
+                      {RAY_CPU: f"{path}.prepare_num_cpus", RAY_GPU: f"{path}.prepare_num_gpus"}),
+               Demand("each pool replica", {RAY_CPU: pool.num_cpus, RAY_GPU: pool.num_gpus},
+                      {RAY_CPU: f"{path}.num_cpus", RAY_GPU: f"{path}.num_gpus"})]
+        if self.config.pbt is not None and not self.config.weights:
+            from raynas.supernet.pbt import PBTConfig
+
+            pbt = from_dict(PBTConfig, dict(self.config.pbt), "evaluator.pbt")
+            out.append(Demand("each PBT member", {RAY_CPU: pbt.cpus_per_member, RAY_GPU: pbt.gpus_per_member},
+                              {RAY_CPU: "evaluator.pbt.cpus_per_member", RAY_GPU: "evaluator.pbt.gpus_per_member"}))
+        return out
 
     def prepare(self) -> None:
         """Create the pool (once; joining Ray if needed): the weights source is prepared here, in this

@@ -94,8 +94,12 @@ class BackendSpec:
 
 @dataclasses.dataclass
 class RaySpec:
+    """Where the search runs. A resource bundle that fits no node of the cluster is an error at start,
+    unless ``autoscaling`` (the cluster adds nodes on demand: Ray's autoscaler, KubeRay)."""
+
     address: str | None = None  # None: start a local Ray; "auto" or "ray://…": join a cluster
     num_cpus: int | None = bounded(None, gt=0)
+    autoscaling: bool = False
 
 
 @dataclasses.dataclass

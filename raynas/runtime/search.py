@@ -1,8 +1,10 @@
 """``build_search(recipe)``: turn a validated recipe into a runnable ``Search``.
 
 Building starts nothing (``raynas validate`` builds to check a recipe's components); ``Search.run``
-connects to Ray (tune backend), calls ``evaluator.prepare()`` once, here in the driver, then runs the
-backend."""
+connects to Ray (tune backend, or an evaluator with Ray resources of its own), checks that every
+resource bundle the recipe asks for fits a node of the cluster (a ``RecipeError`` naming the field
+otherwise, unless ``ray.autoscaling``), calls ``evaluator.prepare()`` once, here in the driver, then
+runs the backend."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,7 +13,7 @@ from typing import Any, Callable, Sequence
 from raynas.evaluators.base import Evaluator
 from raynas.evaluators.cost import NB201_REF, CostEvaluator
 from raynas.metrics import FAILED, KILLED, LATENCY, device_metric
-from raynas.ray_env import ensure_ray
+from raynas.ray_env import RAY_CPU, RAY_GPU, Demand, check_resources, ensure_ray
 from raynas.recipes.schema import SIMULATE, Recipe
 from raynas.runtime.backends import run_simulated, run_tune
 from raynas.runtime.driver import SearchDriver
@@ -32,15 +34,18 @@ class Search:
     def run(self, info: dict[str, Any] | None = None) -> SearchSummary:
         """Run to the budget; listeners get ``on_end`` even when the run fails midway."""
         r = self.recipe
+        demands = self.demands()
+        if demands:  # the tune backend, or an evaluator with Ray actors of its own: before anything starts
+            ensure_ray(r.ray.address, r.ray.num_cpus)
+            if not r.ray.autoscaling:
+                check_resources(demands)
         self.driver.start({INFO_RECIPE: r, INFO_METRIC: self.driver.metric, INFO_MODE: self.driver.mode,
                            **(info or {})})
         try:
+            self.evaluator.prepare()
             if r.backend.name == SIMULATE:
-                self.evaluator.prepare()
                 run_simulated(self.driver, self.evaluator, r.backend.max_failures)
             else:
-                ensure_ray(r.ray.address, r.ray.num_cpus)
-                self.evaluator.prepare()
                 run_tune(self.driver, self.evaluator, r.backend, name=r.name)
         except KeyboardInterrupt:
             self.driver.summary.status = KILLED
@@ -51,6 +56,15 @@ class Search:
         finally:
             summary = self.driver.finish()
         return summary
+
+    def demands(self) -> list[Demand]:
+        """The Ray resource bundles this search asks for: each Tune trial (tune backend) and the
+        evaluator's own (``Evaluator.resources``)."""
+        b = self.recipe.backend
+        trials = [] if b.name == SIMULATE else [
+            Demand("each Tune trial", {RAY_CPU: b.cpus_per_worker, RAY_GPU: b.gpus_per_worker},
+                   {RAY_CPU: "backend.cpus_per_worker", RAY_GPU: "backend.gpus_per_worker"})]
+        return trials + self.evaluator.resources()
 
 
 def cost_model(space: SearchSpace, recipe: Recipe, config_path: str = "evaluator", **overrides: Any) -> CostEvaluator:
