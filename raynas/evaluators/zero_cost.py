@@ -53,6 +53,11 @@ class ZeroCostEvaluator(Evaluator):
         def validate(self, path: str) -> None:
             if not self.proxies:
                 raise RecipeError(f"{path}.proxies", f"name at least one of {', '.join(PROXIES)}")
+            from raynas.data import DATASETS
+
+            if self.dataset not in DATASETS:
+                raise RecipeError(f"{path}.dataset", f"unknown dataset {self.dataset!r}; known: "
+                                  f"{', '.join(DATASETS.names())}")
 
     def __init__(self, space, config=None, config_path: str = "evaluator") -> None:
         super().__init__(space, config)

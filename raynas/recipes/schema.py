@@ -84,7 +84,7 @@ class BackendSpec:
     """How trials run: ``tune`` (Ray Tune Tuner) or ``simulate`` (in-process, virtual workers)."""
 
     name: Literal["tune", "simulate"] = TUNE
-    workers: int = bounded(1, gt=0)
+    workers: int = bounded(1, gt=0, le=100_000)  # virtual workers are allocated up front
     candidates_per_trial: int = bounded(1, gt=0)
     cpus_per_worker: float = bounded(1.0, gt=0)
     gpus_per_worker: float = bounded(0.0, ge=0)

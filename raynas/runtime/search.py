@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Sequence
 
+from raynas.errors import RecipeError
 from raynas.evaluators.base import Evaluator
 from raynas.evaluators.cost import NB201_REF, CostEvaluator
 from raynas.metrics import FAILED, KILLED, LATENCY, device_metric
@@ -136,6 +137,11 @@ def _strategy(recipe: Recipe, space: SearchSpace, evaluator: Evaluator, feasible
               scorer: Callable[[Any], float] | None) -> Strategy:
     cls, config = recipe.strategy.impl, recipe.strategy.config
     metric, mode = evaluator.objective()
+    reported = set(evaluator.metrics())
+    for field, name in cls.metrics_read(config).items():
+        if name not in reported:
+            raise RecipeError(f"strategy.{field}", f"evaluator {recipe.evaluator.name!r} reports no {name!r}; "
+                              f"it reports: {', '.join(sorted(reported))}")
     proxy = cls.scorer_proxy(config)
     if proxy is not None and scorer is None:
         scorer = proxy_scorer(space, proxy)

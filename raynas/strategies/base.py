@@ -79,6 +79,13 @@ class Strategy(Searcher, abc.ABC):
         self.scorer = scorer  # arch -> proxy score, for strategies with a scorer_proxy; not saved
 
     @classmethod
+    def metrics_read(cls, config: Any) -> dict[str, str]:
+        """The visible metrics this strategy reads with ``config`` beyond its ``metric``, by the config
+        field naming each (``{"objectives[1].metric": "latency_ms"}``); the runtime checks them against
+        what the evaluator reports. Default: none."""
+        return {}
+
+    @classmethod
     def scorer_proxy(cls, config: Any) -> str | None:
         """The zero-cost proxy this strategy needs as ``scorer`` with ``config`` (default: none)."""
         return None

@@ -58,6 +58,11 @@ class MapElites(Strategy):
             if len(self.descriptors) != 2:
                 raise RecipeError(f"{path}.descriptors", f"needs exactly 2 axes, got {len(self.descriptors)}")
 
+    @classmethod
+    def metrics_read(cls, config: "MapElites.Config") -> dict[str, str]:
+        return {"fitness": config.fitness,
+                **{f"descriptors[{i}].metric": d.metric for i, d in enumerate(config.descriptors)}}
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._metric = self.config.fitness

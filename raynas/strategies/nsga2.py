@@ -52,6 +52,10 @@ class NSGA2(Strategy):
                 raise RecipeError(f"{path}.reference", f"needs one value per objective "
                                   f"({len(self.objectives)}), got {len(self.reference)}")
 
+    @classmethod
+    def metrics_read(cls, config: "NSGA2.Config") -> dict[str, str]:
+        return {f"objectives[{i}].metric": o.metric for i, o in enumerate(config.objectives)}
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._metric, self._mode = self.config.objectives[0].metric, self.config.objectives[0].mode

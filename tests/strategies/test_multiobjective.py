@@ -1,6 +1,8 @@
 """NSGA-II, MAP-Elites and predictor-guided evolution on the real NB201 table (simulator backend)."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -45,6 +47,22 @@ def test_nsga2_objectives_are_validated(nb201_path):
         recipe(nb201_path, "strategy={name: nsga2, reference: [1, 2, 3]}")
     with pytest.raises(RecipeError, match=r"^strategy.objectives\[1\].mode: must be one of max, min"):
         recipe(nb201_path, "strategy={name: nsga2, objectives: [{metric: valid_acc}, {metric: flops_m, mode: up}]}")
+
+
+@pytest.mark.parametrize("strategy,field", [
+    ("{name: nsga2, objectives: [{metric: valid_acc}, {metric: latncy_ms, mode: min}]}", "objectives[1].metric"),
+    ("{name: nsga2, objectives: [{metric: valid_acc}, {metric: latency_ms, mode: min}]}", "objectives[1].metric"),
+    ("{name: map_elites, fitness: test_acc}", "fitness"),  # report-only: no strategy may see it
+    ("{name: map_elites, descriptors: [{metric: flops_m, low: 0, high: 1}, {metric: lat, low: 0, high: 1}]}",
+     "descriptors[1].metric"),
+])
+def test_a_metric_a_strategy_reads_must_be_one_the_evaluator_reports(nb201_path, strategy, field):
+    """A typo, or latency from an evaluator without a latency device, is an error at build time."""
+    from raynas.errors import RecipeError
+
+    with pytest.raises(RecipeError, match=rf"^strategy\.{re.escape(field)}: evaluator 'tabular' reports no .*; "
+                                          r"it reports: flops_m, params_mb, valid_acc$"):
+        build_search(recipe(nb201_path, f"strategy={strategy}"))
 
 
 def test_map_elites_fills_the_grid_with_the_best_per_cell(nb201_path):
