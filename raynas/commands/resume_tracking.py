@@ -33,9 +33,11 @@ def cmd_resume_tracking(args: argparse.Namespace) -> int:
             done = replay(path, args.tracking_uri)
         except ValueError as err:
             raise RaynasError(str(err)) from None
+        for message in done.refused:
+            print(f"{path}: the store refused {message}; skipped")
         if done.error:
             failed += 1
-            print(f"{path}: still unreachable ({done.error}); spool kept")
+            print(f"{path}: not sent ({done.error}); spool kept")
         else:
             print(f"{path}: {done.candidates} candidates in MLflow run {done.run_id}; spool removed")
     return 1 if failed else 0

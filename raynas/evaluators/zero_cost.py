@@ -53,11 +53,6 @@ class ZeroCostEvaluator(Evaluator):
         def validate(self, path: str) -> None:
             if not self.proxies:
                 raise RecipeError(f"{path}.proxies", f"name at least one of {', '.join(PROXIES)}")
-            from raynas.data import DATASETS
-
-            if self.dataset not in DATASETS:
-                raise RecipeError(f"{path}.dataset", f"unknown dataset {self.dataset!r}; known: "
-                                  f"{', '.join(DATASETS.names())}")
 
     def __init__(self, space, config=None, config_path: str = "evaluator") -> None:
         super().__init__(space, config)
@@ -65,6 +60,14 @@ class ZeroCostEvaluator(Evaluator):
 
     def objective(self) -> tuple[str, str]:
         return self.config.proxies[0], MAX
+
+    def prepare(self) -> None:
+        """Check the dataset name at start (datasets import torch: ``raynas validate`` stays without it)."""
+        from raynas.data import DATASETS
+
+        if self.config.dataset not in DATASETS:
+            raise RecipeError("evaluator.dataset", f"unknown dataset {self.config.dataset!r}; known: "
+                              f"{', '.join(DATASETS.names())}")
 
     def metrics(self) -> tuple[str, ...]:
         return tuple(self.config.proxies)

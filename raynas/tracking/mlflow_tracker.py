@@ -176,15 +176,16 @@ class MlflowTracker:
         self.spool.end(self.state.end)
         ok = self._attempt(force=True)
         for delay in self.end_retry_delays_s:
-            if ok:
+            if ok or self.stopped is not None:
                 break
             time.sleep(delay)
             ok = self._attempt(force=True)
         if ok:
             self.spool.remove()
         else:
-            self._say(f"server still unreachable; {self.pending} candidates (and the run's summary) kept "
-                      f"in {self.spool.path}. Replay them when it is back: {RESUME_COMMAND} {self.spool.path}")
+            why = "server still unreachable" if self.stopped is None else f"tracking stopped ({self.stopped})"
+            self._say(f"{why}; {self.pending} candidates (and the run's summary) kept in {self.spool.path}. "
+                      f"Replay them when it is back: {RESUME_COMMAND} {self.spool.path}")
         summary.run_id = self.run_id
 
     # --- sending -----------------------------------------------------------------------------

@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from raynas.metrics import KILLED, NUM_CANDIDATES
-from raynas.tracking.resilience import quick_http, reason
+from raynas.metrics import KILLED, NUM_CANDIDATES, NUM_FAILED
+from raynas.tracking.resilience import outage, quick_http, reason, refused
 from raynas.tracking.spool import RunEnd, Spool, load_state
 from raynas.tracking.sync import RunSync
 
@@ -18,12 +18,15 @@ class Replayed:
     run_id: str | None
     candidates: int
     error: str = ""  # non-empty: the spool is kept
+    refused: list[str] = dataclasses.field(default_factory=list)  # requests the store refused (skipped)
 
 
 def replay(path: str | Path, tracking_uri: str | None = None,
            retry_delays_s: Sequence[float] = (1.0, 2.0, 4.0)) -> Replayed:
     """Send what a spool holds to MLflow (its own URI, or ``tracking_uri``), skipping what the server
-    already has; delete the spool on success. A spool without an end marks the run ``KILLED``."""
+    already has; delete the spool on success. A spool without an end marks the run ``KILLED``. An
+    outage is retried after each of ``retry_delays_s``; a refusal of the run is not; a refused request
+    is skipped (``Replayed.refused``); any other error is a bug and propagates."""
     from mlflow.tracking import MlflowClient
 
     path = Path(path)
@@ -34,7 +37,8 @@ def replay(path: str | Path, tracking_uri: str | None = None,
         state.spec.tracking_uri = tracking_uri
         state.spec.artifact_location = default_artifact_location(tracking_uri, state.spec.experiment)
     if state.end is None:
-        state.end = RunEnd(metrics={NUM_CANDIDATES: float(len(state.records))}, tags={}, status=KILLED)
+        state.end = RunEnd(metrics={NUM_CANDIDATES: float(len(state.records)),
+                                    NUM_FAILED: float(len(state.failures))}, tags={}, status=KILLED)
     sync = RunSync(MlflowClient(state.spec.tracking_uri), state, on_run=Spool(path).run, reconcile=True)
     error = ""
     for delay in (0.0, *retry_delays_s):
@@ -44,8 +48,12 @@ def replay(path: str | Path, tracking_uri: str | None = None,
                 sync.sync()
             error = ""
             break
-        except Exception as err:  # noqa: BLE001 - reported, spool kept
+        except Exception as err:
+            if not (outage(err) or refused(err)):
+                raise
             error = reason(err)
+            if refused(err):
+                break
     if not error:
         path.unlink()
-    return Replayed(path, state.run_id, len(state.records), error)
+    return Replayed(path, state.run_id, len(state.records), error, list(sync.refusals))

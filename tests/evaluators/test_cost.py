@@ -106,3 +106,12 @@ def test_a_result_missing_a_constrained_metric_is_an_error_not_a_pass():
     assert satisfied([bound], {"latency_ms": 4.0}) and not satisfied([bound], {"latency_ms": 6.0})
     with pytest.raises(MissingMetricError, match="latency_ms.*it has: valid_acc"):
         satisfied([bound], {"valid_acc": 90.0})
+
+
+def test_an_unknown_zero_cost_dataset_fails_at_start_naming_the_field(nb201_path):
+    from raynas.errors import RecipeError
+
+    search = build_search(recipe(nb201_path, "evaluator={name: zero_cost, dataset: digitz}",
+                                 "budget={max_candidates: 2}"))
+    with pytest.raises(RecipeError, match=r"^evaluator.dataset: unknown dataset 'digitz'; known: cifar10, digits"):
+        search.run()
