@@ -103,6 +103,12 @@ class NB201Supernet(Supernet):
             self.classifier = nn.Linear(last, cfg.num_classes)
         init_weights(self, cfg.seed)
 
+    def edge_parameter_names(self, edge: int) -> set[str]:
+        """Names of the parameters of edge ``edge``'s ops, in every cell (what a split on that edge
+        gives each child of its own; all other parameters stay shared)."""
+        marker = f".edges.{edge}."
+        return {name for name, _ in self.named_parameters() if marker in name}
+
     def _forward(self, x: torch.Tensor, arch: NB201Arch) -> torch.Tensor:
         x = self.stem(x)
         for layer in self.layers:

@@ -59,3 +59,29 @@ def test_the_edge_with_the_clearest_disagreement_is_split():
     assert edge == 2 and cut.groups == ((1, 3), (0, 2, 4))
     with pytest.raises(ValueError, match="no edge"):
         choose_split({})
+
+
+def test_edge_gradients_on_a_real_nb201_supernet():
+    """On a real supernet: one row per allowed op, the edge's own parameters excluded, gradients left
+    cleared; the distances feed the cut."""
+    import torch
+
+    from raynas.data import load_dataset
+    from raynas.space.nb201 import EDGES, OPS, NB201Space
+    from raynas.space.splits import SubSpace
+    from raynas.supernet.nb201 import NB201Supernet
+    from raynas.supernet.splitting import edge_gradients
+
+    torch.manual_seed(0)
+    space = NB201Space()
+    net = NB201Supernet(space, NB201Supernet.Config(channels=4, num_classes=10))
+    data = load_dataset("digits")
+    batches = [b for _, b in zip(range(3), data.loader("train", 32, shuffle=True))]
+    sub = SubSpace(len(EDGES), len(OPS)).restrict(3, [1, 2, 3])  # edge 3 (3<-0) keeps skip, 1x1, 3x3
+    ops, mats = edge_gradients(net, sub, 5, batches, np.random.default_rng(0))
+    own = sum(p.numel() for n, p in net.named_parameters() if n in net.edge_parameter_names(5))
+    assert ops == list(range(len(OPS))) and len(mats) == 3 and own > 0
+    assert all(m.shape == (5, sum(p.numel() for p in net.parameters()) - own) for m in mats)
+    assert all(np.abs(m).sum() > 0 for m in mats) and all(p.grad is None for p in net.parameters())
+    cut = best_partition(gradient_distances(mats))
+    assert sorted(cut.groups[0] + cut.groups[1]) == ops and cut.within <= cut.total
