@@ -19,7 +19,6 @@ from torch import nn
 
 from raynas.space.splits import SubSpace
 
-
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
