@@ -16,7 +16,7 @@ Archs are tuples of op indices, one per edge (``NB201Space``'s archs).
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -71,6 +71,37 @@ class SplitNode:
 
 def child_id(parent: str, edge: int, ops: Iterable[int]) -> str:
     return f"{parent}{SEP}{EDGE_PREFIX}{edge}={OP_SEP.join(str(o) for o in sorted(ops))}"
+
+
+class RestrictedSpace:
+    """A space seen through a ``SubSpace``: ``sample`` and ``mutate`` stay inside it, ``contains`` is
+    both; everything else (names, strings, hashing) is the base space's. What a sub-supernet's
+    sampling rule draws from."""
+
+    def __init__(self, base: Any, sub: SubSpace) -> None:
+        self.base, self.sub = base, sub
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("base", "sub"):  # not set yet (unpickling)
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    def sample(self, rng: np.random.Generator) -> tuple[int, ...]:
+        return self.sub.sample(rng)
+
+    def contains(self, arch: object) -> bool:
+        return self.base.contains(arch) and self.sub.contains(arch)  # type: ignore[arg-type]
+
+    def mutate(self, arch: Sequence[int], rng: np.random.Generator) -> tuple[int, ...]:
+        """Change one edge that still has a choice to another op it allows."""
+        edges = self.sub.splittable()
+        if not edges:
+            return tuple(arch)
+        edge = edges[int(rng.integers(len(edges)))]
+        others = sorted(self.sub.ops(edge) - {arch[edge]})
+        child = list(arch)
+        child[edge] = int(rng.choice(others))
+        return tuple(child)
 
 
 class SplitTree:

@@ -181,10 +181,13 @@ def evaluate_archs(model: nn.Module, archs: dict[str, Arch], splits: Splits, con
 
 def train_supernet(model: nn.Module, rule: SamplingRule, splits: Splits, config: TrainConfig, *,
                    eval_archs: dict[str, Arch] | None = None, optimizer: torch.optim.Optimizer | None = None,
-                   start_epoch: int = 0, on_epoch: EpochCallback | None = None) -> list[dict[str, Any]]:
-    """Train epochs ``start_epoch+1 .. config.epochs``; after each, evaluate ``eval_archs`` on the val
-    split (default: ``reference_archs(space)``) and call ``on_epoch(epoch, metrics)``. Returns the
-    per-epoch metrics. The model is moved to ``select_device(config.device)``."""
+                   start_epoch: int = 0, on_epoch: EpochCallback | None = None,
+                   stop_epoch: int | None = None) -> list[dict[str, Any]]:
+    """Train epochs ``start_epoch+1 .. stop_epoch`` (default ``config.epochs``; the learning-rate
+    schedule always spans ``config.epochs``, so stopping early and resuming later is one run); after
+    each, evaluate ``eval_archs`` on the val split (default: ``reference_archs(space)``) and call
+    ``on_epoch(epoch, metrics)``. Returns the per-epoch metrics. The model is moved to
+    ``select_device(config.device)``."""
     configure_threads(config.num_threads)
     model.to(select_device(config.device))
     optimizer = optimizer or make_optimizer(model, config)
@@ -192,7 +195,7 @@ def train_supernet(model: nn.Module, rule: SamplingRule, splits: Splits, config:
     steps_per_epoch = len(splits.loader(TRAIN, config.batch_size, drop_last=True))
     total = steps_per_epoch * config.epochs
     history = []
-    for epoch in range(start_epoch, config.epochs):
+    for epoch in range(start_epoch, config.epochs if stop_epoch is None else min(stop_epoch, config.epochs)):
         start = time.perf_counter()
         loader = splits.loader(TRAIN, config.batch_size, shuffle=True, seed=config.seed, epoch=epoch, drop_last=True)
         metrics: dict[str, Any] = {"epoch": epoch + 1}

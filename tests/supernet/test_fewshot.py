@@ -1,0 +1,105 @@
+"""Few-shot split training on a real Ray Tune (issue 12): the exhaustive split of edge 0 makes 5 child
+trials that start from the parent's weights exactly, on sub-spaces partitioning the root's; a child
+killed mid-training resumes from its checkpoint; GM splits the edge and cut gradient matching picks."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from ray import cloudpickle
+
+from raynas.space.nb201 import EDGES, NB201Space
+from raynas.space.splits import ROOT
+from raynas.supernet.fewshot import (
+    DONE,
+    INHERITED,
+    NODE,
+    NODE_DIR,
+    RESUMED_FROM,
+    START_VERSION,
+    SplitConfig,
+    run_split,
+    run_split_trial,
+)
+
+pytestmark = pytest.mark.usefixtures("ray_local")
+TRIAL = {"space": "nb201", "supernet": "nb201", "supernet_config": {"channels": 4}, "sampling": "uniform",
+         "dataset": "digits", "train": {"epochs": 3, "batch_size": 64, "lr": 0.05, "num_threads": 1, "seed": 0}}
+VICTIM = "root/e0=3"
+
+
+def flaky_trainable(config):
+    """``split_trainable``, except that the first run of ``VICTIM`` dies right after its first epoch's
+    checkpoint (a marker file beside the nodes remembers that it did)."""
+    from ray import tune
+
+    marker = Path(config["nodes_dir"]).parent / "killed-once"
+
+    def report(metrics, checkpoint=None):
+        tune.report(metrics, checkpoint=checkpoint)
+        if config[NODE] == VICTIM and DONE not in metrics and not marker.exists():
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+            raise RuntimeError("killed after its first epoch")
+
+    run_split_trial(config, report=report, checkpoint=tune.get_checkpoint())
+
+
+@pytest.fixture(scope="module")
+def exhaustive(tmp_path_factory):
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        split = SplitConfig(method="exhaustive", epochs=3, split_epochs=[1], edges=[0], max_concurrent=2,
+                            cpus_per_trial=1, max_failures=1)
+        return run_split(TRIAL, split, tmp_path_factory.mktemp("tune"), name="fs", trainable=flaky_trainable)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+def test_exhaustive_split_makes_one_child_per_op_partitioning_the_root(exhaustive):
+    tree = exhaustive.tree
+    leaves = sorted(n.id for n in tree.leaves())
+    assert leaves == [f"root/e0={op}" for op in range(5)] and not exhaustive.failed
+    assert set(exhaustive.results) == {ROOT, *leaves}
+    space = NB201Space()
+    for arch in space.enumerate():
+        assert sum(tree.nodes[leaf].space.contains(arch) for leaf in leaves) == 1
+    assert exhaustive.splits[ROOT] == {"edge": 0, "groups": [[0], [1], [2], [3], [4]]}
+    assert all(Path(r[NODE_DIR], "weights.npz").is_file() for r in exhaustive.results.values())
+
+
+def test_children_start_from_the_parents_final_weights_exactly(exhaustive):
+    root = exhaustive.results[ROOT]["weights_version"]
+    for leaf in exhaustive.tree.leaves():
+        result = exhaustive.results[leaf.id]
+        assert result[INHERITED] == root
+        if RESUMED_FROM not in result:
+            assert result[START_VERSION] == root  # what it trained from, before its first step
+
+
+def test_a_killed_child_resumes_from_its_checkpoint(exhaustive):
+    victim = exhaustive.results[VICTIM]
+    assert victim[RESUMED_FROM] == 2  # its first epoch (epoch 2 of the lineage) was kept
+    assert victim["epoch"] == 3 and victim[DONE]
+    others = [exhaustive.results[n.id] for n in exhaustive.tree.leaves() if n.id != VICTIM]
+    assert all(RESUMED_FROM not in r for r in others)
+
+
+def test_gm_split_cuts_the_edge_gradient_matching_picks(tmp_path):
+    split = SplitConfig(method="gm", epochs=2, split_epochs=[1], gm_batches=2, max_concurrent=2, cpus_per_trial=1)
+    result = run_split({**TRIAL, "train": {**TRIAL["train"], "epochs": 2}}, split, tmp_path, name="gm")
+    record = result.splits[ROOT]
+    assert sorted(len(g) for g in record["groups"]) == [2, 3] and 0 <= record["edge"] < len(EDGES)
+    assert set(record["distances"]) == {str(e) for e in range(len(EDGES))}  # every edge was measured
+    best = max(record["distances"], key=lambda e: _score(record["distances"][e]["dist"]))
+    assert int(best) == record["edge"]
+    assert len(result.tree.leaves()) == 2 and not result.failed
+
+
+def _score(dist):
+    import numpy as np
+
+    from raynas.supernet.gm import best_partition
+
+    return best_partition(np.array(dist)).score
