@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal
 
 import numpy as np
+from ray.tune import Callback
 from ray.tune.search import Searcher
 
 from raynas.errors import RecipeError
@@ -238,6 +239,18 @@ class SplitSearcher(Searcher):
             self.set_state(pickle.load(f))
 
 
+class NodeCurves(Callback):
+    """Every epoch result of every node, in order (a restored trial's repeated epochs replace the old)."""
+
+    def __init__(self) -> None:
+        self.curves: dict[str, dict[int, dict[str, Any]]] = {}
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if NODE in result and not result.get(DONE):
+            keep = {k: v for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            self.curves.setdefault(result[NODE], {})[int(result["epoch"])] = keep
+
+
 @dataclasses.dataclass
 class SplitResult:
     tree: SplitTree
@@ -245,6 +258,7 @@ class SplitResult:
     splits: dict[str, dict[str, Any]]
     failed: list[str]
     experiment_path: str
+    curves: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)  # node -> epochs
 
 
 def _trial_name(trial: Any) -> str:
@@ -261,13 +275,15 @@ def run_split(trial_config: dict[str, Any], split: SplitConfig, storage_path: st
     space_cls = SPACES.get(trial_config.get("space", "nb201"))
     experiment = Path(storage_path).resolve() / name
     searcher = SplitSearcher(trial_config, split, str(experiment / NODES), len(space_cls.edges), len(space_cls.ops))
+    curves = NodeCurves()
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": split.cpus_per_trial, "gpu": split.gpus_per_trial}),
         tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1, max_concurrent_trials=split.max_concurrent,
                                     trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
         run_config=tune.RunConfig(name=name, storage_path=str(Path(storage_path).resolve()), verbose=0,
                                   failure_config=tune.FailureConfig(max_failures=split.max_failures),
-                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=2)))
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=2), callbacks=[curves]))
     with quiet_tune(trial_loggers=True):
         tuner.fit()
-    return SplitResult(searcher.tree, searcher.results, searcher.splits, searcher.failed, str(experiment))
+    by_node = {node: [epochs[e] for e in sorted(epochs)] for node, epochs in curves.curves.items()}
+    return SplitResult(searcher.tree, searcher.results, searcher.splits, searcher.failed, str(experiment), by_node)

@@ -19,6 +19,8 @@ RUNS = {
     "tracking_scale.py": (["--n", "30", "--tune-n", "10"], "| tune-callback | 10 |"),
     "overhead.py": (["--candidates", "8", "--delay", "0.01", "--batch", "1,4", "--pause", "0"], "raw"),
     "serving_throughput.py": (["--archs", "4", "--repeats", "1", "--big-mb", "1"], "Hot swap"),
+    "ranking_testbed.py": (["--archs", "3", "--seeds", "2", "--epochs", "1", "--dataset-config",
+                            '{"train_size": 600, "val_size": 300, "test_size": 300}'], "**noise ceiling**"),
     "supernet_ranking.py": (["--archs", "4", "--epochs", "1", "--standalone-seeds", "2", "--supernet-seeds", "1",
                              "--pbt-population", "2", "--pbt-interval", "1"],
                             "PBT vs the non-PBT baseline at equal compute"),

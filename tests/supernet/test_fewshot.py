@@ -67,6 +67,8 @@ def test_exhaustive_split_makes_one_child_per_op_partitioning_the_root(exhaustiv
         assert sum(tree.nodes[leaf].space.contains(arch) for leaf in leaves) == 1
     assert exhaustive.splits[ROOT] == {"edge": 0, "groups": [[0], [1], [2], [3], [4]]}
     assert all(Path(r[NODE_DIR], "weights.npz").is_file() for r in exhaustive.results.values())
+    assert [e["epoch"] for e in exhaustive.curves[ROOT]] == [1]  # per-node training curves, by lineage epoch
+    assert all([e["epoch"] for e in exhaustive.curves[leaf]] == [2, 3] for leaf in leaves)
 
 
 def test_children_start_from_the_parents_final_weights_exactly(exhaustive):
