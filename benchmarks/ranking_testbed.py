@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 SECTION = "## Ranking testbed: NB201 cells on shapes (benchmarks/ranking_testbed.py)"
 TABLE = ROOT / "benchmarks" / "data" / "shapes-nb201-standalone.json"
 GOAL_CEILING, GOAL_ARCHS = 0.8, 30
-SUPERNET = {"channels": 8, "cells_per_stage": 1, "in_channels": 1, "num_classes": 10}
+SUPERNET = {"cells_per_stage": 1, "in_channels": 1, "num_classes": 10}
 
 
 def testbed_archs(n: int, seed: int) -> list[str]:
@@ -56,7 +56,8 @@ def spec_for(args: argparse.Namespace, seed: int):
     from raynas.serving.spec import ModelSpec
 
     return ModelSpec.for_training(train_seed=seed, train_batch_size=args.batch_size, space="nb201",
-                                  supernet="nb201", supernet_config={**SUPERNET, "seed": seed},
+                                  supernet="nb201", supernet_config={**SUPERNET, "channels": args.channels,
+                                                                     "seed": seed},
                                   dataset="shapes", dataset_config=json.loads(args.dataset_config))
 
 
@@ -78,7 +79,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ray.shutdown()
     acc = {split: [[done[(s, a)][split][0] for a in archs] for s in range(args.seeds)] for split in ("val", "test")}
     return {"dataset": "shapes", "dataset_config": json.loads(args.dataset_config), "space": "nb201",
-            "supernet": "nb201", "supernet_config": SUPERNET, "train": train, "arch_seed": args.arch_seed,
+            "supernet": "nb201", "supernet_config": {**SUPERNET, "channels": args.channels}, "train": train,
+            "arch_seed": args.arch_seed,
             "archs": archs, "seeds": list(range(args.seeds)), "acc": acc,
             "seconds": [[done[(s, a)]["s"] for a in archs] for s in range(args.seeds)],
             "passes": [[done[(s, a)]["passes"] for a in archs] for s in range(args.seeds)], "wall_s": wall}
@@ -108,8 +110,8 @@ def section(out: dict[str, Any]) -> str:
         f"({len(out['archs'])} archs x {len(out['seeds'])} seeds, 2 trainings at a time). Table: "
         f"`{TABLE.relative_to(ROOT)}`.", "",
         f"`shapes` ({cfg['train_size']:,} train / {cfg['val_size']:,} val / {cfg['test_size']:,} test images, "
-        f"noise {cfg['noise']}, salt {cfg['salt']}); NB201 cells, {SUPERNET['channels']} channels, "
-        f"{SUPERNET['cells_per_stage']} cell per stage; {t['epochs']} epochs, batch {t['batch_size']}, lr {t['lr']} "
+        f"noise {cfg['noise']}, salt {cfg['salt']}, clutter {cfg['clutter']}); NB201 cells, "
+        f"{out['supernet_config']['channels']} channels, {out['supernet_config']['cells_per_stage']} cell per stage; {t['epochs']} epochs, batch {t['batch_size']}, lr {t['lr']} "
         f"(cosine), weight decay {t['weight_decay']}; archs: a seeded uniform sample of distinct connected cell "
         "functions.", "",
         "| | val | test |", "|---|---|---|",
@@ -140,6 +142,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--arch-seed", type=int, default=0, help="seed of the arch sample")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--channels", type=int, default=8, help="NB201 network width (first stage)")
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--dataset-config", default="{}", help="JSON: shapes' Config (sizes, noise, salt)")
     p.add_argument("--workers", type=int, default=2)
