@@ -163,6 +163,7 @@ class SplitSearcher(Searcher):
         self.running: dict[str, str] = {}  # Tune trial id -> node
         self.results: dict[str, dict[str, Any]] = {}  # node -> its trial's final result
         self.failed: list[str] = []
+        self.errored: dict[str, str] = {}  # Tune trial id -> node, for trials that errored
         self.splits: dict[str, dict[str, Any]] = {}
 
     def epochs_of(self, level: int) -> tuple[int, int]:
@@ -190,12 +191,15 @@ class SplitSearcher(Searcher):
         return Searcher.FINISHED if not self.running else None
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        node = self.running.pop(trial_id, None)
+        node = self.running.pop(trial_id, None) or self.errored.pop(trial_id, None)
         if node is None:
             return
         if error or not result or not result.get(DONE):
             self.failed.append(node)
+            self.errored[trial_id] = node  # Tuner.restore(resume_errored=True) may finish it later
             return
+        if node in self.failed:
+            self.failed.remove(node)
         self.results[node] = result
         level = self.tree.depth(node)
         if level >= len(self.split.split_epochs):
@@ -220,7 +224,8 @@ class SplitSearcher(Searcher):
                               "distances": measured}
 
     def get_state(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("tree", "queue", "running", "results", "failed", "splits")}
+        return {k: getattr(self, k) for k in ("trial_config", "split", "nodes_dir", "tree", "queue", "running",
+                                              "results", "failed", "errored", "splits")}
 
     def set_state(self, state: dict[str, Any]) -> None:
         for key, value in state.items():
@@ -287,3 +292,27 @@ def run_split(trial_config: dict[str, Any], split: SplitConfig, storage_path: st
         tuner.fit()
     by_node = {node: [epochs[e] for e in sorted(epochs)] for node, epochs in curves.curves.items()}
     return SplitResult(searcher.tree, searcher.results, searcher.splits, searcher.failed, str(experiment), by_node)
+
+
+def resume_split(experiment_path: str | Path, trainable: Callable[[dict[str, Any]], None] = split_trainable,
+                 resources: dict[str, float] | None = None) -> SplitResult:
+    """Continue a split experiment that was interrupted or had errored trials (``Tuner.restore`` with
+    ``resume_errored``: each such trial restarts from its last checkpoint); returns the tree as the
+    restored Searcher ends it. Per-node curves are not collected on resume."""
+    from ray import tune
+
+    path = Path(experiment_path)
+    wrapped = tune.with_resources(trainable, resources or {"cpu": 1.0})
+    with quiet_tune(trial_loggers=True):
+        grid = tune.Tuner.restore(str(path), trainable=wrapped, resume_errored=True).fit()
+    searcher = SplitSearcher.__new__(SplitSearcher)
+    Searcher.__init__(searcher)
+    searcher.restore_from_dir(str(path))
+    # Tune's concurrency limiter forgets errored trials, so the restored Searcher never hears of the
+    # ones that finished on resume: tell it from the results (a resumed node that should still split
+    # would queue its children for a further resume; leaves, the usual case, are complete).
+    for result in grid:
+        trial_id = result.metrics.get("trial_id")
+        if trial_id in searcher.errored and result.metrics.get(DONE):
+            searcher.on_trial_complete(trial_id, result.metrics)
+    return SplitResult(searcher.tree, searcher.results, searcher.splits, searcher.failed, str(path))

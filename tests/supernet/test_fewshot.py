@@ -105,3 +105,40 @@ def _score(dist):
     from raynas.supernet.gm import best_partition
 
     return best_partition(np.array(dist)).score
+
+
+BROKEN = "root/e0=1"
+
+
+def broken_trainable(config):
+    """``split_trainable``, except that ``BROKEN`` dies after its first epoch while a ``broken`` file
+    lies beside the experiment's nodes (the "bug" a user then fixes before resuming)."""
+    from ray import tune
+
+    def report(metrics, checkpoint=None):
+        tune.report(metrics, checkpoint=checkpoint)
+        if config[NODE] == BROKEN and DONE not in metrics and (Path(config["nodes_dir"]).parent / "broken").exists():
+            raise RuntimeError("broken")
+
+    run_split_trial(config, report=report, checkpoint=tune.get_checkpoint())
+
+
+def test_an_errored_split_experiment_resumes_with_tuner_restore(tmp_path):
+    from raynas.supernet.fewshot import resume_split
+
+    marker = tmp_path / "fs" / "broken"
+    marker.parent.mkdir(parents=True)
+    marker.touch()
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        split = SplitConfig(method="exhaustive", epochs=3, split_epochs=[1], edges=[0], max_concurrent=2,
+                            cpus_per_trial=1, max_failures=0)
+        first = run_split(TRIAL, split, tmp_path, name="fs", trainable=broken_trainable)
+        assert first.failed == [BROKEN] and BROKEN not in first.results and len(first.results) == 5
+        marker.unlink()  # fixed
+        resumed = resume_split(first.experiment_path, trainable=broken_trainable)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert resumed.failed == [] and len(resumed.results) == 6
+    assert resumed.results[BROKEN][RESUMED_FROM] == 2 and resumed.results[BROKEN]["epoch"] == 3
+    assert resumed.results[BROKEN][INHERITED] == resumed.results[ROOT]["weights_version"]
