@@ -24,6 +24,7 @@ from raynas.evaluators.base import Result
 from raynas.metrics import FAILED, FINISHED, MAX
 from raynas.runtime.clock import VirtualWorkers
 from raynas.runtime.records import FAILURE_HOOK, CandidateRecord, FailedCandidate, SearchListener, SearchSummary
+from raynas.state import PickledState
 from raynas.strategies.base import Strategy
 from raynas.strategies.constraints import Constraint, satisfied
 
@@ -32,7 +33,7 @@ NO_RESULTS = "the trial ended without reporting its candidates' results"
 NOT_REPORTED = "the backend reported no error message"
 
 
-class SearchDriver(Searcher):
+class SearchDriver(PickledState, Searcher):
     def __init__(self, strategy: Strategy, *, sim_budget_s: float | None, max_candidates: int | None,
                  workers: int = 1, candidates_per_trial: int = 1,
                  listeners: Sequence[SearchListener] = (), reference: dict | None = None,
@@ -208,15 +209,3 @@ class SearchDriver(Searcher):
         self.strategy.set_state(state["strategy"])
         self.workers, self.pending, self.failing = state["workers"], state["pending"], state.get("failing", {})
         self.num_issued, self.summary = state["num_issued"], state["summary"]
-
-    def save(self, checkpoint_path: str) -> None:
-        import pickle
-
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.get_state(), f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        import pickle
-
-        with open(checkpoint_path, "rb") as f:
-            self.set_state(pickle.load(f))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import pickle
 from typing import Any, Callable, Literal
 
 import numpy as np
@@ -30,6 +29,7 @@ from ray.tune.search import Searcher
 from raynas.metrics import MAX, VALID_ACC
 from raynas.registry import Registry
 from raynas.space.base import Arch, SearchSpace
+from raynas.state import PickledState
 
 STRATEGIES: Registry["Strategy"] = Registry("strategy")
 DEDUP_OFF, DEDUP_ARCH, DEDUP_FUNCTION = "none", "arch", "function"
@@ -55,7 +55,7 @@ class Observation:
     metrics: dict[str, float]
 
 
-class Strategy(Searcher, abc.ABC):
+class Strategy(PickledState, Searcher, abc.ABC):
     """Base Searcher: bookkeeping of pending trials, history, seeded RNG and save/restore."""
 
     @dataclasses.dataclass
@@ -109,14 +109,6 @@ class Strategy(Searcher, abc.ABC):
                           {k: float(v) for k, v in result.items() if isinstance(v, (int, float))})
         self.history.append(obs)
         self._observe(obs)
-
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.get_state(), f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            self.set_state(pickle.load(f))
 
     # --- state -------------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from raynas.errors import RecipeError
 from raynas.metrics import WEIGHTS_VERSION
 from raynas.ray_env import quiet_tune
 from raynas.space.splits import ROOT, RestrictedSpace, SplitTree, SubSpace
+from raynas.state import PickledState
 from raynas.typed import bounded
 
 EXHAUSTIVE, GM = "exhaustive", "gm"
@@ -150,7 +151,7 @@ def split_trainable(config: dict[str, Any]) -> None:
 
 
 # --- the searcher ----------------------------------------------------------------------------------
-class SplitSearcher(Searcher):
+class SplitSearcher(PickledState, Searcher):
     """Emits the root's trial, then each finished node's children (see the module docstring).
     ``splits`` records every split: node → edge, groups and (GM) distances and score."""
 
@@ -230,18 +231,6 @@ class SplitSearcher(Searcher):
     def set_state(self, state: dict[str, Any]) -> None:
         for key, value in state.items():
             setattr(self, key, value)
-
-    def save(self, checkpoint_path: str) -> None:
-        import pickle
-
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.get_state(), f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        import pickle
-
-        with open(checkpoint_path, "rb") as f:
-            self.set_state(pickle.load(f))
 
 
 class NodeCurves(Callback):
