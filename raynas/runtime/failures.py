@@ -30,7 +30,7 @@ def error_line(err: BaseException) -> str:
 def trial_error_line(trial: Any) -> str:
     """The first line of the error Tune recorded for ``trial`` (the pickled exception, else the last
     line of its error file)."""
-    import cloudpickle
+    from ray import cloudpickle  # what Tune pickles trial errors with
 
     pickled = trial.pickled_error_file
     if pickled and Path(pickled).is_file():

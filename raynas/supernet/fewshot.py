@@ -78,9 +78,9 @@ def run_split_trial(config: dict[str, Any], report: Callable[..., None], checkpo
 
     from raynas.supernet.sampling import build_sampler
     from raynas.supernet.train import apply_hyperparams, make_optimizer, train_supernet
-    from raynas.supernet.trainable import OPTIMIZER_FILE, STATE_FILE, restore_checkpoint, write_checkpoint
+    from raynas.supernet.trainable import restore_checkpoint, write_checkpoint
     from raynas.supernet.trial import build_trial
-    from raynas.supernet.weights import load_npz, load_numpy, optimizer_load_numpy, to_numpy, weights_version
+    from raynas.supernet.weights import to_numpy, weights_version
 
     trial = build_trial(config["trial"])
     space = trial.space
@@ -96,16 +96,12 @@ def run_split_trial(config: dict[str, Any], report: Callable[..., None], checkpo
             start = restore_checkpoint(directory, trial.model, optimizer, rule)
         info[RESUMED_FROM] = start
     elif config["parent"]:
-        parent = Path(config["parent"])
-        arrays = load_npz(parent / "weights.npz")
-        load_numpy(trial.model, arrays)
-        state = json.loads((parent / STATE_FILE).read_text())
-        optimizer_load_numpy(optimizer, load_npz(parent / OPTIMIZER_FILE), state["optimizer"])
-        if weights_version(arrays) != config["parent_version"]:
-            raise RuntimeError(f"{parent}: weights {weights_version(arrays)} are not the parent's final "
-                               f"{config['parent_version']}")
+        restore_checkpoint(config["parent"], trial.model, optimizer)  # weights and optimizer, not the rule
     apply_hyperparams(optimizer, trial.config.train)
     info[START_VERSION] = weights_version(to_numpy(trial.model))
+    if checkpoint is None and config["parent"] and info[START_VERSION] != config["parent_version"]:
+        raise RuntimeError(f"{config['parent']}: weights {info[START_VERSION]} are not the parent's final "
+                           f"{config['parent_version']}")
 
     def on_epoch(epoch: int, metrics: dict[str, Any]) -> None:
         with tempfile.TemporaryDirectory() as directory:

@@ -57,12 +57,14 @@ def read_checkpoint(directory: str | Path) -> tuple[dict[str, Any], dict[str, An
     return load_npz(directory / WEIGHTS_FILE), json.loads((directory / STATE_FILE).read_text())
 
 
-def restore_checkpoint(directory: str | Path, model: Any, optimizer: Any, rule: SamplingRule) -> int:
-    """Load a checkpoint into the model, optimizer and rule; returns the epochs it had completed."""
+def restore_checkpoint(directory: str | Path, model: Any, optimizer: Any, rule: SamplingRule | None = None) -> int:
+    """Load a checkpoint into the model, optimizer and (unless ``None``: a few-shot child, which samples
+    a sub-space of its own) rule; returns the epochs it had completed."""
     arrays, state = read_checkpoint(directory)
     load_numpy(model, arrays)
     optimizer_load_numpy(optimizer, load_npz(Path(directory) / OPTIMIZER_FILE), state[OPTIMIZER_META])
-    rule.load_state(state[SAMPLER_STATE])
+    if rule is not None:
+        rule.load_state(state[SAMPLER_STATE])
     return int(state[EPOCHS_DONE])
 
 
