@@ -86,6 +86,12 @@ class Evaluator(abc.ABC):
     def close(self) -> None:
         """Release what ``prepare`` acquired (default: nothing)."""
 
+    def training_record(self) -> dict[str, Any] | None:
+        """After ``prepare``: JSON data on how the evaluator's weights were trained that tracking
+        records beside the search (a few-shot split tree: ``{"kind": "few_shot", "nodes": …}``);
+        default None."""
+        return None
+
     @property
     def id(self) -> str:
         return f"{getattr(self, 'registry_name', type(self).__name__)}@{self.version}"

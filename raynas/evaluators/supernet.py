@@ -50,8 +50,9 @@ EVAL_CACHE, REPLICA_TAG = "eval_cache", "replica"
 HIT, MISS = "hit", "miss"
 POOL_PREFIX = "raynas-supernet-"
 WEIGHTS_DIR = ".raynas/supernets"
-PBT_STORAGE = ".raynas/tune"  # Tune experiments of PBT runs
+TUNE_STORAGE = ".raynas/tune"  # Tune experiments of PBT runs and split trees
 PBT_EVAL_ARCHS = 2  # seeded random subnets tracked (besides largest/smallest) in PBT's objective
+SPLIT_EVAL_ARCHS = 20  # seeded random archs; each node tracks those in its sub-space (its curve, its score)
 POOL_FIELDS = ("replicas", "num_cpus", "num_gpus", "archs_per_call", "queue_depth", "cache_size", "max_retries")
 Scalar = bool | int | float | str
 
@@ -82,7 +83,20 @@ class SupernetEvaluator(Evaluator):
         eval_batch_size: int = bounded(256, gt=0)
         pool_name: str | None = None  # share one pool (and its cache) between searches by name
         pbt: dict[str, Any] | None = None  # PBTConfig fields: train by PBT; the best member is served
+        few_shot: dict[str, Any] | None = None  # SplitConfig fields: a few-shot split tree; each leaf is served
         device: Device = AUTO
+
+        def split_config(self, path: str = "evaluator"):
+            """The ``SplitConfig`` of ``few_shot`` (its ``epochs`` default to ``train.epochs``), checked."""
+            from raynas.supernet.fewshot import SplitConfig
+            from raynas.supernet.train import TrainConfig
+
+            if self.pbt is not None:
+                raise RecipeError(f"{path}.few_shot", "give either pbt or few_shot, not both")
+            epochs = from_dict(TrainConfig, dict(self.train), f"{path}.train").epochs
+            split = from_dict(SplitConfig, {"epochs": epochs, **self.few_shot}, f"{path}.few_shot")
+            split.validate(f"{path}.few_shot")
+            return split
 
         def validate(self, path: str) -> None:
             """Names and nested options checked against their registries (imports torch)."""
@@ -102,6 +116,8 @@ class SupernetEvaluator(Evaluator):
             from_dict(TrainConfig, dict(self.train), f"{path}.train")
             if self.pbt is not None:
                 from_dict(PBTConfig, dict(self.pbt), f"{path}.pbt")
+            if self.few_shot is not None:
+                self.split_config(path)
             if self.weights and not is_uri(self.weights) and not Path(self.weights).expanduser().exists():
                 raise RecipeError(f"{path}.weights", f"no such file or directory: {self.weights}")
 
@@ -118,6 +134,7 @@ class SupernetEvaluator(Evaluator):
         self.spec = self._spec()
         self.pool_name = cfg.pool_name or f"{POOL_PREFIX}{uuid.uuid4().hex[:12]}"
         self._pool = None
+        self._record: dict[str, Any] | None = None
 
     def _spec(self):
         """The served model; calibration batches as ``train_supernet`` evaluates (its seed, batch size)."""
@@ -137,21 +154,31 @@ class SupernetEvaluator(Evaluator):
         """Where the weights come from (``raynas.serving.sources``): stored ``weights``, else PBT
         (``pbt``), else training (``sampling``, ``train``), kept in ``weights_dir``."""
         from raynas.serving.server import threads_for
-        from raynas.serving.sources import PBTWeights, StoredWeights, TrainedWeights
+        from raynas.serving.sources import PBTWeights, SplitWeights, StoredWeights, TrainedWeights
 
         cfg = self.config
         if cfg.weights:
             return StoredWeights.at(cfg.weights)
         train = {"num_threads": threads_for(cfg.pool.prepare_num_cpus), **cfg.train}
+        if cfg.few_shot is not None:
+            split = cfg.split_config()
+            trial = self._trial({**train, "num_threads": threads_for(split.cpus_per_trial), "epochs": split.epochs},
+                                SPLIT_EVAL_ARCHS)
+            return SplitWeights(trial, to_dict(split), directory=cfg.weights_dir or WEIGHTS_DIR,
+                                storage_path=str(Path(TUNE_STORAGE).resolve()))
         if cfg.pbt is not None:
-            trial = {"space": self.space.name, "space_config": to_dict(self.space.config),
-                     "supernet": cfg.supernet, "supernet_config": dict(cfg.supernet_config),
-                     "sampling": cfg.sampling, "sampling_config": dict(cfg.sampling_config),
-                     "dataset": cfg.dataset, "dataset_config": dict(cfg.dataset_config), "train": train,
-                     "eval_random_archs": PBT_EVAL_ARCHS}
-            return PBTWeights(trial, dict(cfg.pbt), directory=cfg.weights_dir or WEIGHTS_DIR,
-                              storage_path=str(Path(PBT_STORAGE).resolve()))
+            return PBTWeights(self._trial(train, PBT_EVAL_ARCHS), dict(cfg.pbt),
+                              directory=cfg.weights_dir or WEIGHTS_DIR, storage_path=str(Path(TUNE_STORAGE).resolve()))
         return TrainedWeights(cfg.sampling, dict(cfg.sampling_config), train).kept_in(cfg.weights_dir, self.spec)
+
+    def _trial(self, train: dict[str, Any], eval_random_archs: int) -> dict[str, Any]:
+        """The ``SupernetTrialConfig`` (as a dict) of PBT members and split-tree nodes."""
+        cfg = self.config
+        return {"space": self.space.name, "space_config": to_dict(self.space.config),
+                "supernet": cfg.supernet, "supernet_config": dict(cfg.supernet_config),
+                "sampling": cfg.sampling, "sampling_config": dict(cfg.sampling_config),
+                "dataset": cfg.dataset, "dataset_config": dict(cfg.dataset_config), "train": train,
+                "eval_random_archs": eval_random_archs}
 
     def metrics(self) -> tuple[str, ...]:
         return (VALID_ACC,)
@@ -169,6 +196,11 @@ class SupernetEvaluator(Evaluator):
             pbt = from_dict(PBTConfig, dict(self.config.pbt), "evaluator.pbt")
             out.append(Demand("each PBT member", {RAY_CPU: pbt.cpus_per_member, RAY_GPU: pbt.gpus_per_member},
                               {RAY_CPU: "evaluator.pbt.cpus_per_member", RAY_GPU: "evaluator.pbt.gpus_per_member"}))
+        if self.config.few_shot is not None and not self.config.weights:
+            split, at = self.config.split_config(), "evaluator.few_shot"
+            out.append(Demand("each few-shot split trial",
+                              {RAY_CPU: split.cpus_per_trial, RAY_GPU: split.gpus_per_trial},
+                              {RAY_CPU: f"{at}.cpus_per_trial", RAY_GPU: f"{at}.gpus_per_trial"}))
         return out
 
     def prepare(self) -> None:
@@ -178,10 +210,15 @@ class SupernetEvaluator(Evaluator):
             return
         from raynas.ray_env import ensure_ray
         from raynas.serving.pool import ServerPool
+        from raynas.serving.split import SplitPools, SplitServing
 
         ensure_ray()
         factory = self.weights_source().prepare()
-        self._pool = ServerPool.create(self.spec, self.config.pool, factory=factory, name=self.pool_name)
+        if isinstance(factory, SplitServing):
+            self._pool = SplitPools.create(factory, self.spec, self.config.pool, self.pool_name, self.space.from_str)
+            self._record = factory.record
+        else:
+            self._pool = ServerPool.create(self.spec, self.config.pool, factory=factory, name=self.pool_name)
 
     @property
     def pool(self):
@@ -209,16 +246,39 @@ class SupernetEvaluator(Evaluator):
     def _result(reply: dict[str, Any], cost_s: float) -> Result:
         from raynas.serving.router import CACHED, REPLICA
         from raynas.serving.server import VERSION
+        from raynas.serving.split import SUB_SUPERNET
 
         tags = {WEIGHTS_VERSION: str(reply[VERSION]), EVAL_CACHE: HIT if reply[CACHED] else MISS,
                 REPLICA_TAG: str(reply[REPLICA])}
+        if SUB_SUPERNET in reply:
+            tags[SUB_SUPERNET] = str(reply[SUB_SUPERNET])
         return Result(metrics={VALID_ACC: float(reply[VALID_ACC])}, cost_s=cost_s,
                       hidden={TEST_ACC: float(reply[TEST_ACC])}, tags=tags)
 
     # --- weights -----------------------------------------------------------------------------
     def publish(self, arrays: dict) -> str:
-        """Hot-swap the served weights (searches keep running); returns the new version."""
+        """Hot-swap the served weights (searches keep running); returns the new version. A few-shot
+        evaluator serves one set per sub-supernet: publish to ``pool.pools[<leaf id>]``."""
         return self.pool.publish(arrays)
+
+    def training_record(self) -> dict[str, Any] | None:
+        """With ``few_shot``, once prepared: the split tree as JSON data (``SplitResult.record``: nodes,
+        splits, GM distances, curves, op names); else None."""
+        return self._record
+
+    def weights_for(self, arch: Any, splits: Any = None) -> dict:
+        """The weights that score ``arch``: the served ones, or with ``few_shot`` those of the
+        sub-supernet whose sub-space holds it."""
+        if self.config.few_shot is None or self.config.weights:
+            return self.weights(splits)
+        from raynas.serving.split import SplitPools
+
+        if isinstance(self._pool, SplitPools):
+            return self._pool.weights_of(self.space.to_str(arch))
+        from raynas.serving.sources import read_weights
+
+        serving = self.weights_source().prepare()
+        return read_weights(serving.leaves[serving.tree.route(arch)])
 
     def weights(self, splits: Any = None) -> dict:
         """The served weights; without a pool (e.g. ``raynas export``, no Ray), the same weights produced
@@ -251,7 +311,7 @@ class SupernetEvaluator(Evaluator):
         splits = load_splits(self.spec)
         data = EvalData.build(self.spec, splits)
         scorer = SubnetScorer(dataclasses.replace(self.spec, device=CPU), data)
-        version = scorer.load(self.weights(splits))
+        version = scorer.load(self.weights_for(arch, splits))
         scorer.calibrate(arch)
         meta = {"arch": self.space.to_str(arch), "canonical": self.space.canonical(arch),
                 WEIGHTS_VERSION: version, "evaluator": self.id}

@@ -79,6 +79,7 @@ class SearchSummary:
     metric: str = VALID_ACC  # the metric the search optimised (what "best" means)
     failures: list[FailedCandidate] = dataclasses.field(default_factory=list)
     stop_reason: str | None = None  # why the search stopped before its budget (then status is FAILED)
+    training: dict[str, Any] | None = None  # the evaluator's training_record() (e.g. a few-shot split tree)
 
     def metrics(self, metric: str | None = None) -> dict[str, float]:
         """Summary metrics; ``best_<metric>`` (default: the search's own metric) and the best

@@ -44,6 +44,7 @@ class Search:
                            **(info or {})})
         try:
             self.evaluator.prepare()
+            self.driver.summary.training = self.evaluator.training_record()
             if r.backend.name == SIMULATE:
                 run_simulated(self.driver, self.evaluator, r.backend.max_failures)
             else:

@@ -215,3 +215,64 @@ class PBTWeights:
 
     def __call__(self, spec: ModelSpec, splits: Any = None) -> dict[str, np.ndarray]:
         return self.prepare()(spec, splits)
+
+
+SPLIT_MANIFEST = "tree.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitWeights:
+    """Source: a few-shot split tree (``raynas.supernet.fewshot.run_split``) of the supernet trial
+    ``trial`` with split settings ``split`` (a ``SplitConfig`` as a dict), kept as
+    ``<directory>/split-<key>/`` (one ``.npz`` per leaf and ``tree.json``: the tree's record and each
+    leaf's file). ``prepare()`` runs the split experiment (a Tune experiment under ``storage_path``) in
+    this process unless that directory is complete, joining Ray if needed, and returns the
+    ``SplitServing`` of the kept tree."""
+
+    trial: Mapping[str, Any]
+    split: Mapping[str, Any]
+    directory: str
+    storage_path: str
+
+    def key(self) -> str:
+        return cache_key([dict(self.trial), dict(self.split)])
+
+    @property
+    def path(self) -> Path:
+        return Path(self.directory).expanduser().resolve() / f"split-{self.key()}"
+
+    def prepare(self):
+        from raynas.serving.split import SplitServing
+        from raynas.supernet.fewshot import tree_from_record
+
+        manifest = self.path / SPLIT_MANIFEST
+        if not manifest.is_file():
+            self._train(manifest)
+        kept = json.loads(manifest.read_text())
+        leaves = {leaf: str(self.path / name) for leaf, name in kept["leaves"].items()}
+        return SplitServing(tree_from_record(kept["record"]), leaves, kept["record"])
+
+    def _train(self, manifest: Path) -> None:
+        from raynas.ray_env import ensure_ray
+        from raynas.space import SPACES
+        from raynas.supernet.fewshot import NODE_DIR, SplitConfig, node_dirname, run_split
+        from raynas.supernet.weights import load_npz
+
+        ensure_ray()
+        config = from_dict(SplitConfig, dict(self.split), "few_shot")
+        result = run_split(dict(self.trial), config, self.storage_path, name=f"split-{self.key()}")
+        if result.failed:
+            raise RuntimeError(f"few-shot split training failed for sub-supernets {result.failed} "
+                               f"(Tune experiment {result.experiment_path})")
+        leaves = {}
+        for leaf in result.tree.leaves():
+            name = f"{node_dirname(leaf.id)}{NPZ_SUFFIX}"
+            save_atomic(self.path / name, load_npz(weights_file(Path(result.results[leaf.id][NODE_DIR]))))
+            leaves[leaf.id] = name
+        tmp = manifest.with_suffix(".tmp")
+        ops = getattr(SPACES.get(self.trial.get("space", "nb201")), "ops", ())
+        tmp.write_text(json.dumps({"leaves": leaves, "record": result.record(config, ops)}, indent=1))
+        os.replace(tmp, manifest)
+
+    def __call__(self, spec: ModelSpec, splits: Any = None):
+        raise TypeError("SplitWeights serves one set of weights per sub-supernet: use prepare()")

@@ -21,12 +21,13 @@ import json
 import tempfile
 import zlib
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 from ray.tune import Callback
 from ray.tune.search import Searcher
 
+from raynas.data.base import VAL
 from raynas.errors import RecipeError
 from raynas.metrics import WEIGHTS_VERSION
 from raynas.ray_env import quiet_tune
@@ -38,6 +39,8 @@ EXHAUSTIVE, GM = "exhaustive", "gm"
 NODE, NODE_DIR, DONE, GM_RESULT = "node", "node_dir", "split_done", "gm"
 INHERITED, START_VERSION, RESUMED_FROM = "inherited_weights_version", "start_weights_version", "resumed_from"
 NODES = "nodes"
+FEW_SHOT = "few_shot"  # the record's kind (Evaluator.training_record)
+VAL_ACC_PREFIX = f"{VAL}_acc_"  # the per-epoch accuracies of a node's tracked archs (train.evaluate_archs)
 
 
 @dataclasses.dataclass
@@ -249,6 +252,40 @@ class SplitResult:
     failed: list[str]
     experiment_path: str
     curves: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)  # node -> epochs
+
+
+    def record(self, split: SplitConfig, op_names: Sequence[str] = ()) -> dict[str, Any]:
+        """The tree as JSON data (``tree_from_record`` rebuilds it): method, every node (parent, the edge
+        and ops of the split that made it, leaf or not, epoch range, final weights version, per-epoch
+        curve, ``score``: mean val accuracy of its tracked archs at its last epoch) and every split."""
+        bounds = [0, *split.split_epochs, split.epochs]
+        nodes = []
+        for node in self.tree.walk():
+            level, curve = self.tree.depth(node.id), self.curves.get(node.id, [])
+            accs = [v for k, v in (curve[-1] if curve else {}).items() if k.startswith(VAL_ACC_PREFIX)]
+            nodes.append({"id": node.id, "parent": node.parent, "edge": node.edge,
+                          "ops": list(node.ops) if node.parent else None, "leaf": not self.tree.children[node.id],
+                          "allowed": {str(e): sorted(ops) for e, ops in sorted(node.space.allowed.items())},
+                          "epochs": [bounds[level], bounds[level + 1]],
+                          WEIGHTS_VERSION: self.results.get(node.id, {}).get(WEIGHTS_VERSION),
+                          "score": float(np.mean(accs)) if accs else None, "curve": curve})
+        splits = [{NODE: node, **rec} for node, rec in self.splits.items()]
+        root = self.tree.nodes[ROOT].space
+        return {"kind": FEW_SHOT, "method": split.method, "op_names": list(op_names), "num_edges": root.num_edges,
+                "num_ops": root.num_ops, "nodes": nodes, "splits": splits,
+                "failed": list(self.failed)}
+
+
+def tree_from_record(record: dict[str, Any]) -> SplitTree:
+    """The ``SplitTree`` a ``SplitResult.record`` describes (its splits replayed, parents first)."""
+    tree = SplitTree(int(record["num_edges"]), int(record["num_ops"]))
+    by_node = {s[NODE]: s for s in record["splits"]}
+    queue = [ROOT]
+    while queue:
+        node = queue.pop(0)
+        if node in by_node:
+            queue.extend(c.id for c in tree.split(node, int(by_node[node]["edge"]), by_node[node]["groups"]))
+    return tree
 
 
 def _trial_name(trial: Any) -> str:

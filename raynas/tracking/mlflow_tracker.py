@@ -172,7 +172,8 @@ class MlflowTracker:
             tags[BEST_ARCH_TAG] = summary.best.arch
         if summary.stop_reason is not None:
             tags[STOP_REASON_TAG] = summary.stop_reason
-        self.state.end = RunEnd(metrics=summary.metrics(self.metric), tags=tags, status=summary.status)
+        self.state.end = RunEnd(metrics=summary.metrics(self.metric), tags=tags, status=summary.status,
+                                training=summary.training)
         self.spool.end(self.state.end)
         ok = self._attempt(force=True)
         for delay in self.end_retry_delays_s:

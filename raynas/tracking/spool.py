@@ -53,6 +53,7 @@ class RunEnd:
     metrics: dict[str, float]
     tags: dict[str, str]
     status: str
+    training: dict[str, Any] | None = None  # Evaluator.training_record(): e.g. a few-shot split tree
 
 
 @dataclasses.dataclass

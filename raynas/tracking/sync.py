@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable
 
 from raynas.metrics import COST_S, RUNNING, SIM_TIME_S
 from raynas.runtime.records import CandidateRecord
-from raynas.tracking import plots, tables
+from raynas.tracking import plots, split_runs, tables
 from raynas.tracking.spool import TrackingState
 
 MAX_METRICS_PER_BATCH = 1000
@@ -277,6 +277,9 @@ class RunSync:
             self._refusable(tables.MLFLOW_TABLE, self._log_mlflow_table)
             if state.spec.plots and state.records:
                 self._refusable("the plots", self._log_plots)
+        if end.training and end.training.get(split_runs.KIND) == split_runs.FEW_SHOT:
+            self._refusable("the split tree", split_runs.log_split_tree, self.client, self.experiment_id, run_id,
+                            end.training)
         self.client.set_terminated(run_id, status=end.status)
         self.finished = True
 
