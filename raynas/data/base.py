@@ -3,16 +3,18 @@
 Contract: ``cls(config).load()`` returns ``Splits`` — fixed (seeded) train/val/test splits of images
 ``(N, C, R, R)`` stored compactly (e.g. uint8) and normalised on access, plus the metadata a
 supernet needs (channels, resolution, classes). ``Splits.loader(split, batch_size, ...)`` gives a
-``DataLoader`` of ``(float32 images, int64 labels)``; shuffling is seeded per epoch, so a resumed run
-sees the same batches. Missing data raises ``DatasetMissingError`` saying what to put where.
+``DataLoader`` of ``(float32 images, int64 labels)`` (plus the int64 sample indices with
+``with_indices``); shuffling, and weighted sampling with replacement (``weights``), is seeded per
+epoch, so a resumed run sees the same batches. Missing data raises ``DatasetMissingError`` saying
+what to put where.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from raynas.errors import RaynasError, RecipeError
 from raynas.registry import Registry
@@ -53,6 +55,19 @@ class NormalizedImages(Dataset):
         return (self.images.float() * self.scale - self.mean) / self.std, self.labels
 
 
+class Indexed(Dataset):
+    """``(*dataset[i], i)``: a dataset's items with their index (for per-sample statistics)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> tuple[Any, ...]:
+        return (*self.dataset[i], i)
+
+
 @dataclasses.dataclass(frozen=True)
 class Splits:
     """Train/val/test splits of one dataset and its shape metadata."""
@@ -70,11 +85,22 @@ class Splits:
         return getattr(self, name)
 
     def loader(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0,
-               epoch: int = 0, drop_last: bool = False) -> DataLoader:
-        """A single-process ``DataLoader``; with ``shuffle`` the order depends only on (seed, epoch)."""
-        gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch) if shuffle else None
-        return DataLoader(self.split(split), batch_size=batch_size, shuffle=shuffle, generator=gen,
-                          drop_last=drop_last)
+               epoch: int = 0, drop_last: bool = False, weights: Sequence[float] | None = None,
+               with_indices: bool = False) -> DataLoader:
+        """A single-process ``DataLoader``; with ``shuffle`` the order depends only on (seed, epoch).
+        With ``weights`` (one per sample) it draws ``len(split)`` samples with replacement, sample ``i``
+        with probability ``weights[i] / sum(weights)``, seeded by (seed, epoch) (``shuffle`` is then
+        moot); with ``with_indices`` batches are ``(x, y, indices)``."""
+        data = self.split(split)
+        dataset: Dataset = Indexed(data) if with_indices else data
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch) if shuffle or weights is not None else None
+        if weights is None:
+            return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=gen, drop_last=drop_last)
+        w = torch.as_tensor(weights, dtype=torch.float64)
+        if w.shape != (len(data),):
+            raise ValueError(f"{w.numel()} sampling weights for the {len(data)} samples of split {split!r}")
+        sampler = WeightedRandomSampler(w, num_samples=len(data), replacement=True, generator=gen)
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last)
 
 
 class ImageDataset:

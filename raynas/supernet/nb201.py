@@ -109,6 +109,12 @@ class NB201Supernet(Supernet):
         marker = f".edges.{edge}."
         return {name for name, _ in self.named_parameters() if marker in name}
 
+    def op_parameter_names(self, edge: int, op: int) -> set[str]:
+        """Names of the parameters of op ``op`` (an index into ``OPS``) on edge ``edge``, in every cell
+        (empty for the parameter-free ops: none, skip, pooling); what PA&DA reads gradient norms of."""
+        marker = f".edges.{edge}.{OPS[op]}."
+        return {name for name, _ in self.named_parameters() if marker in name}
+
     def _forward(self, x: torch.Tensor, arch: NB201Arch) -> torch.Tensor:
         x = self.stem(x)
         for layer in self.layers:

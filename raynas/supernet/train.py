@@ -7,6 +7,14 @@ Contract:
     the step distills) and makes one optimizer step; the learning rate follows ``config.schedule`` per
     step, as a pure function of the global step (so a resumed run continues the same curve);
     shuffling is seeded per epoch (``config.seed``).
+  * The rule's training hooks (``raynas.supernet.sampling``) are called: ``bind(model)`` once;
+    per epoch ``epoch_weights(N)`` — given probabilities, the epoch draws N train samples with
+    replacement (seeded by ``config.seed`` and the epoch) and weights sample ``i``'s cross-entropy by
+    ``1 / (N p_i)`` (unbiased importance sampling, PA&DA) —, per step ``observe_step`` after the
+    backward passes (before clipping) and, for rules that set ``observes_samples``, ``observe_samples``
+    with each sample's logit-gradient norm ``||softmax(z) - onehot(y)||``; ``end_epoch()`` after the
+    epoch's steps (before evaluation and ``on_epoch``, so a checkpoint holds the next epoch's
+    distributions). A rule without statistics (``uniform``, ...) trains exactly as without the hooks.
   * ``evaluate_subnet`` recalibrates BN for the arch, then returns its top-1 accuracy in [0, 1].
   * Device: CUDA when available (``device="auto"``), else CPU; ``num_threads`` sets torch's CPU threads.
 """
@@ -15,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -105,15 +113,38 @@ def reference_archs(space: SearchSpace, num_random: int = 0, seed: int = 0) -> d
     return archs
 
 
-def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, step: Step,
-               config: TrainConfig) -> tuple[float, int]:
-    """Forward/backward every arch of ``step`` (gradients accumulate); returns (mean loss, number of
-    correct predictions of ``step.archs[0]``). The caller zeroes gradients and steps the optimizer."""
+class StepResult(NamedTuple):
+    """Mean loss over the step's archs, correct predictions of ``archs[0]``, and (when asked) each
+    sample's logit-gradient norm ``||softmax(z) - onehot(y)||`` averaged over the archs."""
+
+    loss: float
+    correct: int
+    grad_norms: torch.Tensor | None = None
+
+
+def logit_grad_norms(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per sample, the norm of the cross-entropy's gradient w.r.t. the logits: ``||softmax(z) - onehot(y)||``."""
+    with torch.no_grad():
+        return torch.linalg.vector_norm(F.softmax(logits.float(), dim=1)
+                                        - F.one_hot(y, logits.shape[1]).float(), dim=1)
+
+
+def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, step: Step, config: TrainConfig,
+               sample_weights: torch.Tensor | None = None, record_grad_norms: bool = False) -> StepResult:
+    """Forward/backward every arch of ``step`` (gradients accumulate); returns a ``StepResult``. With
+    ``sample_weights`` the cross-entropy is ``mean(w_i * CE_i)`` (the distillation term is not
+    weighted). The caller zeroes gradients and steps the optimizer."""
     teacher: torch.Tensor | None = None
-    total, correct = 0.0, 0
+    total, correct, norms = 0.0, 0, None
     for i, arch in enumerate(step.archs):
         logits = model(x, arch)
-        loss = F.cross_entropy(logits, y)
+        if sample_weights is None:
+            loss = F.cross_entropy(logits, y)
+        else:
+            loss = (F.cross_entropy(logits, y, reduction="none") * sample_weights).mean()
+        if record_grad_norms:
+            arch_norms = logit_grad_norms(logits, y)
+            norms = arch_norms if norms is None else norms + arch_norms
         if step.distill and teacher is not None:
             kd = kd_loss(logits, teacher, config.kd_temperature)
             loss = config.kd_alpha * kd + (1.0 - config.kd_alpha) * loss
@@ -122,25 +153,37 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, step: Step,
             correct = int((teacher.argmax(1) == y).sum())
         loss.backward()
         total += float(loss.detach())
-    return total / len(step.archs), correct
+    return StepResult(total / len(step.archs), correct, None if norms is None else norms / len(step.archs))
 
 
 def train_epoch(model: nn.Module, batches: Iterable[Any], rule: SamplingRule, optimizer: torch.optim.Optimizer,
-                config: TrainConfig, first_step: int, total_steps: int) -> dict[str, float]:
-    """One pass over ``batches``; returns ``train_loss``, ``train_acc`` (of each step's first arch),
-    ``lr`` (last used), ``steps`` and ``subnet_passes`` (forward/backward passes, i.e. the compute spent:
-    a sandwich step with two random subnets makes four)."""
+                config: TrainConfig, first_step: int, total_steps: int,
+                sample_probs: np.ndarray | None = None) -> dict[str, float]:
+    """One pass over ``batches`` (``(x, y)``, or ``(x, y, indices)`` — needed with ``sample_probs``, the
+    probabilities the batches were drawn with, and for rules that observe samples); returns
+    ``train_loss``, ``train_acc`` (of each step's first arch), ``lr`` (last used), ``steps`` and
+    ``subnet_passes`` (forward/backward passes, i.e. the compute spent: a sandwich step with two
+    random subnets makes four). Calls the rule's ``observe_step``/``observe_samples`` hooks."""
     device = next(model.parameters()).device
     model.train()
     loss_sum, correct, seen, step_i, lr, passes = 0.0, 0, 0, first_step, config.lr, 0
-    for x, y in batches:
+    importance = None if sample_probs is None else torch.as_tensor(
+        1.0 / (len(sample_probs) * np.asarray(sample_probs, dtype=np.float64)), dtype=torch.float32)
+    for batch in batches:
+        x, y, indices = batch if len(batch) == 3 else (*batch, None)
+        if indices is None and (importance is not None or rule.observes_samples):
+            raise ValueError("batches need sample indices (x, y, indices) for importance weights / observe_samples")
         x, y = x.to(device), y.to(device)
         lr = lr_at(config, step_i, total_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
         step = rule.next_step()
-        loss, ok = train_step(model, x, y, step, config)
+        weights = None if importance is None else importance[indices].to(device)
+        loss, ok, norms = train_step(model, x, y, step, config, weights, rule.observes_samples)
+        rule.observe_step(model, step)
+        if norms is not None:
+            rule.observe_samples(indices.numpy(), norms.cpu().numpy().astype(np.float64))
         passes += len(step.archs)
         if config.grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -190,6 +233,7 @@ def train_supernet(model: nn.Module, rule: SamplingRule, splits: Splits, config:
     ``select_device(config.device)``."""
     configure_threads(config.num_threads)
     model.to(select_device(config.device))
+    rule.bind(model)
     optimizer = optimizer or make_optimizer(model, config)
     eval_archs = reference_archs(rule.space) if eval_archs is None else eval_archs
     steps_per_epoch = len(splits.loader(TRAIN, config.batch_size, drop_last=True))
@@ -197,9 +241,12 @@ def train_supernet(model: nn.Module, rule: SamplingRule, splits: Splits, config:
     history = []
     for epoch in range(start_epoch, config.epochs if stop_epoch is None else min(stop_epoch, config.epochs)):
         start = time.perf_counter()
-        loader = splits.loader(TRAIN, config.batch_size, shuffle=True, seed=config.seed, epoch=epoch, drop_last=True)
+        probs = rule.epoch_weights(len(splits.train))
+        loader = splits.loader(TRAIN, config.batch_size, shuffle=True, seed=config.seed, epoch=epoch, drop_last=True,
+                               weights=probs, with_indices=rule.observes_samples or probs is not None)
         metrics: dict[str, Any] = {"epoch": epoch + 1}
-        metrics.update(train_epoch(model, loader, rule, optimizer, config, epoch * steps_per_epoch, total))
+        metrics.update(train_epoch(model, loader, rule, optimizer, config, epoch * steps_per_epoch, total, probs))
+        rule.end_epoch()
         metrics["train_time_s"] = time.perf_counter() - start
         metrics.update(evaluate_archs(model, eval_archs, splits, config))
         metrics["epoch_time_s"] = time.perf_counter() - start
