@@ -31,6 +31,9 @@ RAY_CPU, RAY_GPU = "CPU", "GPU"  # Ray's resource names
 # raynas logs to MLflow itself and draws its own progress lines.
 TUNE_CONSOLE_OFF = {"RAY_AIR_NEW_OUTPUT": "0"}  # with verbose=0: no experiment box, no status tables
 TUNE_TRIAL_LOGGERS_OFF = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}  # no per-trial JSON/CSV/TensorBoard
+# Short trials that checkpoint every epoch (split trees, PBT) make Tune snapshot its experiment often and
+# warn about it on every snapshot; the snapshots are what resume needs, the warning is noise.
+TUNE_SNAPSHOT_WARNING_OFF = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
 # Tune loggers that only warn about per-trial files: the ResultGrid cannot read the files of disabled
 # loggers; a restored trial's CSV logger finds no progress.csv yet. We read neither.
 TUNE_FILE_WARNING_LOGGERS = ("ray.tune.analysis.experiment_analysis", "ray.tune.logger.logger")
@@ -67,7 +70,7 @@ def log_level(names: tuple[str, ...], level: int) -> Iterator[None]:
 def quiet_tune(trial_loggers: bool = False) -> Iterator[None]:
     """A quiet block for raynas' own ``Tuner.fit`` (run it with ``verbose=0``): console output off,
     per-trial loggers off unless ``trial_loggers``, Tune's warnings about their files silenced."""
-    env = {**TUNE_CONSOLE_OFF, **({} if trial_loggers else TUNE_TRIAL_LOGGERS_OFF)}
+    env = {**TUNE_CONSOLE_OFF, **TUNE_SNAPSHOT_WARNING_OFF, **({} if trial_loggers else TUNE_TRIAL_LOGGERS_OFF)}
     with env_defaults(env), log_level(TUNE_FILE_WARNING_LOGGERS, logging.ERROR):
         yield
 
