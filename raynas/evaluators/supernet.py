@@ -283,9 +283,13 @@ class SupernetEvaluator(Evaluator):
     def weights(self, splits: Any = None) -> dict:
         """The served weights; without a pool (e.g. ``raynas export``, no Ray), the same weights produced
         in this process: loaded from ``weights`` or ``weights_dir``, else trained (deterministic).
-        ``splits``: the dataset, when already loaded."""
+        ``splits``: the dataset, when already loaded. A few-shot evaluator has one set per sub-supernet:
+        ``weights_for(arch)``."""
         import ray
 
+        if self.config.few_shot is not None and not self.config.weights:
+            raise RaynasError("a few-shot supernet evaluator serves one set of weights per sub-supernet; "
+                              "ask weights_for(arch)")
         if self._pool is not None or (ray.is_initialized() and _pool_exists(self.pool_name)):
             return self.pool.weights()
         from raynas.serving.spec import load_splits

@@ -1,7 +1,7 @@
 """End to end: ``raynas run recipes/few-shot-nb201.yaml`` (in a small setting) on local Ray Tune into a
 real sqlite MLflow store — the exhaustive split tree trained as Tune trials, served one pool per
 sub-supernet, searched by REA, and recorded: candidates routed to the sub-supernet holding them, the tree
-as nested runs with curves, its picture; a second run reuses the kept tree instead of training it."""
+as nested runs with curves, its picture; a second run finds the kept tree instead of training it."""
 from __future__ import annotations
 
 import json
@@ -21,11 +21,11 @@ from raynas.supernet.fewshot import tree_from_record
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "recipes" / "few-shot-nb201.yaml"
 SMALL = ["evaluator.dataset_config={train_size: 512, val_size: 256, test_size: 256}",
-         "evaluator.train.epochs=2", "evaluator.few_shot.split_epochs=[1]", "budget.max_candidates=24"]
+         "evaluator.train.epochs=2", "evaluator.few_shot.split_epochs=[1]", "budget.max_candidates=16"]
 
 
-def _run(work: Path, *extra: str) -> subprocess.CompletedProcess:
-    sets = [a for s in [*SMALL, *extra] for a in ("--set", s)]
+def _run(work: Path) -> subprocess.CompletedProcess:
+    sets = [a for s in SMALL for a in ("--set", s)]
     return subprocess.run([sys.executable, "-m", "raynas", "run", str(RECIPE), "--quiet", *sets],
                           cwd=work, capture_output=True, text=True, timeout=600)
 
@@ -57,7 +57,7 @@ def test_every_candidate_is_scored_by_the_sub_supernet_holding_it(few_shot):
     rows = pq.read_table(client.download_artifacts(search.info.run_id, "candidates.parquet", str(work))).to_pylist()
     tree, space = tree_from_record(record), NB201Space()
     versions = {n["id"]: n["weights_version"] for n in record["nodes"]}
-    assert len(rows) == 24 and len({r["sub_supernet"] for r in rows}) >= 3
+    assert len(rows) == 16 and len({r["sub_supernet"] for r in rows}) >= 3
     for row in rows:
         leaf = tree.route(space.from_str(row["arch"]))
         assert row["sub_supernet"] == leaf and row["weights_version"] == versions[leaf]
@@ -79,12 +79,17 @@ def test_the_split_tree_is_nested_runs_with_curves_and_a_picture(few_shot):
     assert "plots/split_tree.png" in [f.path for f in client.list_artifacts(search.info.run_id, "plots")]
 
 
-def test_a_second_run_reuses_the_kept_tree(few_shot):
-    work, _, _, _, record = few_shot
+def test_a_second_run_reuses_the_kept_tree(few_shot, monkeypatch):
+    """What a second ``raynas run`` of the recipe does first: the evaluator's weights source finds the kept
+    tree (no Ray, no second Tune experiment) with the same leaves and record."""
+    work, *_, record = few_shot
     experiments = sorted((work / ".raynas" / "tune").iterdir())
-    again = _run(work, "budget.max_candidates=4")
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert sorted((work / ".raynas" / "tune").iterdir()) == experiments  # no second split experiment
+    monkeypatch.chdir(work)
+    search = build_search(load_recipe(RECIPE, SMALL))
+    serving = search.evaluator.weights_source().prepare()
+    assert serving.record == record and sorted(serving.leaves) == [f"root/e0={op}" for op in range(5)]
+    assert all(Path(p).is_file() for p in serving.leaves.values())
+    assert sorted((work / ".raynas" / "tune").iterdir()) == experiments
 
 
 @pytest.mark.parametrize("override, field", [
