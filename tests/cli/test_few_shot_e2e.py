@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from raynas.errors import RecipeError
+from raynas.errors import RaynasError, RecipeError
 from raynas.recipes import load_recipe
 from raynas.runtime import build_search
 from raynas.space.nb201 import NB201Space
@@ -102,3 +102,18 @@ def test_bad_few_shot_settings_name_the_field(override, field):
     with pytest.raises(RecipeError) as err:
         build_search(load_recipe(RECIPE, ["evaluator.train.epochs=3", "evaluator.few_shot.split_epochs=[1]", override]))
     assert str(err.value).startswith(field) and "\n" not in str(err.value)
+
+
+def test_a_candidate_exports_with_its_sub_supernets_weights(few_shot, monkeypatch):
+    """``export_model`` (what ``raynas export`` calls) slices the arch from the leaf that scored it."""
+    import mlflow
+
+    work, *_, record = few_shot
+    monkeypatch.chdir(work)
+    evaluator = build_search(load_recipe(RECIPE, SMALL)).evaluator
+    space, versions = NB201Space(), {n["id"]: n["weights_version"] for n in record["nodes"]}
+    arch = space.from_str("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|none~1|avg_pool_3x3~2|")
+    info = mlflow.models.get_model_info(evaluator.export_model(arch, str(work / "exported")))
+    assert info.metadata["weights_version"] == versions[tree_from_record(record).route(arch)] == versions["root/e0=3"]
+    with pytest.raises(RaynasError, match="weights_for"):
+        evaluator.weights()
