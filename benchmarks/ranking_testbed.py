@@ -57,7 +57,7 @@ def spec_for(args: argparse.Namespace, seed: int):
 
     return ModelSpec.for_training(train_seed=seed, train_batch_size=args.batch_size, space="nb201",
                                   supernet="nb201", supernet_config={**SUPERNET, "channels": args.channels,
-                                                                     "seed": seed},
+                                                                     "reduction": args.reduction, "seed": seed},
                                   dataset="shapes", dataset_config=json.loads(args.dataset_config))
 
 
@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ray.shutdown()
     acc = {split: [[done[(s, a)][split][0] for a in archs] for s in range(args.seeds)] for split in ("val", "test")}
     return {"dataset": "shapes", "dataset_config": json.loads(args.dataset_config), "space": "nb201",
-            "supernet": "nb201", "supernet_config": {**SUPERNET, "channels": args.channels}, "train": train,
+            "supernet": "nb201", "supernet_config": {**SUPERNET, "channels": args.channels, "reduction": args.reduction},
+            "train": train,
             "arch_seed": args.arch_seed,
             "archs": archs, "seeds": list(range(args.seeds)), "acc": acc,
             "seconds": [[done[(s, a)]["s"] for a in archs] for s in range(args.seeds)],
@@ -143,6 +144,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--channels", type=int, default=8, help="NB201 network width (first stage)")
+    p.add_argument("--reduction", default="pool", choices=("pool", "resnet"),
+                   help="NB201 skeleton's reduction blocks: pool (lean: the cells carry the capacity) or resnet")
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--dataset-config", default="{}", help="JSON: shapes' Config (sizes, noise, salt)")
     p.add_argument("--workers", type=int, default=2)

@@ -10,6 +10,8 @@ An op's weights are shared by all archs that put that op on that edge of that ce
 from __future__ import annotations
 
 import dataclasses
+import typing
+from typing import Literal
 
 import torch
 from torch import nn
@@ -59,6 +61,14 @@ class NB201Cell(nn.Module):
         return nodes[-1] if nodes[-1] is not None else torch.zeros_like(x)
 
 
+class PoolReduction(nn.Sequential):
+    """A lean reduction (``reduction: pool``): 2x2 average pooling and a 1x1 conv-BN widening the
+    channels — no spatial processing of its own, so the cells carry all of it but the stem's."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__(nn.AvgPool2d(2, 2), nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+
 class ResNetReduction(nn.Module):
     """NB201's reduction block: two ReLU-conv-BN (the first with stride 2) plus a pooled 1x1 shortcut."""
 
@@ -70,6 +80,11 @@ class ResNetReduction(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv_b(self.conv_a(x)) + self.shortcut(x)
+
+
+Reduction = Literal["resnet", "pool"]
+RESNET, POOL = typing.get_args(Reduction)
+REDUCTIONS = {RESNET: ResNetReduction, POOL: PoolReduction}
 
 
 @SUPERNETS.register("nb201")
@@ -85,6 +100,7 @@ class NB201Supernet(Supernet):
         cells_per_stage: int = bounded(1, ge=1)
         in_channels: int = bounded(1, ge=1)
         num_classes: int = bounded(10, ge=2)
+        reduction: Reduction = RESNET  # resnet: NB201's block; pool: the lean PoolReduction
 
     def __init__(self, space, config: "NB201Supernet.Config | None" = None) -> None:
         super().__init__(space, config)
@@ -97,7 +113,7 @@ class NB201Supernet(Supernet):
             for stage in range(NUM_STAGES):
                 width = cfg.channels * 2 ** stage
                 if stage:
-                    self.layers.append(ResNetReduction(width // 2, width))
+                    self.layers.append(REDUCTIONS[cfg.reduction](width // 2, width))
                 self.layers.extend(NB201Cell(width) for _ in range(cfg.cells_per_stage))
             self.lastact = nn.Sequential(nn.BatchNorm2d(last), nn.ReLU())
             self.classifier = nn.Linear(last, cfg.num_classes)

@@ -56,3 +56,26 @@ def test_same_op_on_same_edge_is_one_tensor_for_all_archs():
         out = model(x, arch)
         (out * torch.randn_like(out)).sum().backward()
         assert conv.grad is not None and conv.grad.abs().sum() > 0
+
+
+def spatial_convs_outside_cells(model) -> int:
+    cells = {id(p) for m in model.layers if hasattr(m, "edges") for p in m.parameters()}
+    return sum(1 for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1)
+               and id(m.weight) not in cells)
+
+
+@torch.no_grad()
+def test_pool_reduction_leaves_all_spatial_processing_but_the_stem_to_the_cells():
+    resnet = build_supernet("nb201", SPACE, {"channels": 4})
+    lean = build_supernet("nb201", SPACE, {"channels": 4, "reduction": "pool"}).eval()
+    assert spatial_convs_outside_cells(resnet) == 1 + 2 * 2  # stem + two 3x3 convs per reduction block
+    assert spatial_convs_outside_cells(lean) == 1  # the stem only
+    for arch in archs(n=5):
+        assert lean(torch.randn(2, 1, 16, 16), arch).shape == (2, 10)
+
+
+def test_an_unknown_reduction_names_the_field():
+    from raynas.errors import RecipeError
+
+    with pytest.raises(RecipeError, match="reduction.*resnet, pool"):
+        build_supernet("nb201", SPACE, {"reduction": "maxpool"})
