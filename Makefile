@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint install clean
+.PHONY: run test lint install clean wheel
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,5 +28,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check raynas tests benchmarks
 	$(BIN)/lint-imports
 
+# The wheel the cluster configs ship to every node (clusters/*.yaml file_mounts, clusters/kuberay/Dockerfile)
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
+
 clean:
-	rm -rf $(VENV) .raynas mlflow.db mlruns .pytest_cache
+	rm -rf $(VENV) .raynas mlflow.db mlruns .pytest_cache dist
