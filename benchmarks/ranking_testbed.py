@@ -100,7 +100,7 @@ def section(out: dict[str, Any]) -> str:
     val, test = np.array(out["acc"]["val"]), np.array(out["acc"]["test"])
     ceil_val, ceil_test = noise_ceiling(val), noise_ceiling(test)
     seed_sd = float(val.std(axis=0, ddof=1).mean())
-    cfg = {**{"train_size": 8000, "val_size": 5000, "test_size": 20000, "noise": 0.35, "salt": 0.06, "clutter": 0},
+    cfg = {**{"train_size": 8000, "val_size": 5000, "test_size": 20000, "noise": 0.2, "salt": 0.0, "clutter": 3},
            **out["dataset_config"]}
     met = min(ceil_val, ceil_test) >= GOAL_CEILING and len(out["archs"]) >= GOAL_ARCHS
     verdict = "meets" if met else "does **not** meet"

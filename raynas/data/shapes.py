@@ -11,7 +11,10 @@ T oriented context, a hollow from a filled square a receptive field as wide as t
 noise rewards averaging. So the ops of an NB201 cell really differ here — 3x3 convolutions see
 strokes, 1x1 convolutions and skips do not, average pooling denoises. How much the archs' stand-alone
 accuracies spread, how little seeds move them, and the resulting noise ceiling are measured by
-``benchmarks/ranking_testbed.py`` (docs/BENCHMARKS.md), whose table the ranking benchmarks reuse.
+``benchmarks/ranking_testbed.py`` (docs/BENCHMARKS.md), whose table the ranking benchmarks reuse. At
+the defaults (noise 0.2, no salt, 3 distractor strokes) with the NB201 cell supernet's ``pool``
+reductions, 30 archs trained stand-alone for 10 epochs span 31–97 % test accuracy with a mean seed std
+of 0.56 points: the noise ceiling (Kendall τ of one seed against the mean of the others) is 0.87.
 
 Deterministic: image ``i`` of split ``k`` of seed ``s`` is drawn from
 ``numpy.random.default_rng([s, k, i])`` alone, so sizes are free (samples are unlimited) and a larger
@@ -103,9 +106,9 @@ class Shapes(ImageDataset):
         train_size: int = bounded(8000, gt=0, le=MAX_SPLIT)
         val_size: int = bounded(5000, gt=0, le=MAX_SPLIT)
         test_size: int = bounded(20000, gt=0, le=MAX_SPLIT)
-        noise: float = bounded(0.35, ge=0.0, le=2.0)  # std of the Gaussian pixel noise
-        salt: float = bounded(0.06, ge=0.0, lt=1.0)  # share of pixels replaced by bright spots
-        clutter: int = bounded(0, ge=0, le=16)  # short distractor strokes per image
+        noise: float = bounded(0.2, ge=0.0, le=2.0)  # std of the Gaussian pixel noise
+        salt: float = bounded(0.0, ge=0.0, lt=1.0)  # share of pixels replaced by bright spots
+        clutter: int = bounded(3, ge=0, le=16)  # short distractor strokes per image
 
     def load(self) -> Splits:
         cfg = self.config
