@@ -3,6 +3,7 @@ from raynas.commands import (  # noqa: F401,I001
     bench,  # noqa: F401
     compare,
     export,
+    resume,
     resume_tracking,
     run,  # noqa: F401  (registration order = the order of `raynas --help`)
     ui,

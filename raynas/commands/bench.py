@@ -67,7 +67,8 @@ def space_from_args(args: argparse.Namespace):
 
 @command("bench", "measure this machine (bench latency: build a latency LUT for the mbv3 space)", _args)
 def cmd_bench(args: argparse.Namespace) -> int:
-    from raynas.evaluators.latency_lut import LatencyLUT, resolve_device
+    from raynas.devices import resolve_device
+    from raynas.evaluators.latency_lut import LatencyLUT
 
     space = space_from_args(args)
     try:

@@ -46,16 +46,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
 @command("run", "run a search described by a recipe", _run_args)
 def cmd_run(args: argparse.Namespace) -> int:
     from raynas.runtime import build_search
-    from raynas.tracking import ConsoleProgress
 
     recipe = run_recipe(args)
     tracker = make_tracker(recipe, args.tracking_uri)
-    listeners: list = [tracker]
-    if not args.quiet:
-        listeners.append(ConsoleProgress(budget_s=recipe.budget.sim_seconds,
-                                         max_candidates=recipe.budget.max_candidates))
-    search = build_search(recipe, listeners)
-    summary = search.run()
+    search = build_search(recipe, [tracker, *make_progress(recipe, args.quiet)])
+    return finish_run(search.run(), tracker)
+
+
+def make_progress(recipe, quiet: bool) -> list:
+    """The live progress line's listener, unless ``quiet``."""
+    from raynas.tracking import ConsoleProgress
+
+    return [] if quiet else [ConsoleProgress(budget_s=recipe.budget.sim_seconds,
+                                             max_candidates=recipe.budget.max_candidates)]
+
+
+def finish_run(summary, tracker) -> int:
+    """Print how a search ended; its exit status (``SEARCH_FAILED`` when it stopped on failures)."""
     _print_result(summary, tracker)
     if summary.stop_reason is not None:
         print(f"raynas: error: search stopped: {summary.stop_reason}", file=sys.stderr)

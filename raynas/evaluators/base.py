@@ -64,9 +64,12 @@ class Evaluator(abc.ABC):
     class Config:
         pass
 
-    def __init__(self, space: SearchSpace, config: Any = None) -> None:
+    def __init__(self, space: SearchSpace, config: Any = None, *, storage_path: str | None = None) -> None:
+        """``storage_path``: where Tune experiments the evaluator runs itself (PBT, split trees) are
+        stored, as ``raynas.storage.resolve`` takes it — the recipe's ``backend.storage_path``."""
         self.space = space
         self.config = config if config is not None else self.Config()
+        self.storage_path = storage_path
 
     def objective(self) -> tuple[str, str]:
         """``(metric, mode)`` a search optimises unless told otherwise."""

@@ -53,8 +53,8 @@ class CostEvaluator(Evaluator):
         data_path: str | None = None  # NB201 table (only needed for latency)
         lut_path: str | None = None  # op-wise latency LUT (JSON) from ``raynas bench latency``
 
-    def __init__(self, space, config=None, config_path: str = "evaluator") -> None:
-        super().__init__(space, config)
+    def __init__(self, space, config=None, config_path: str = "evaluator", *, storage_path: str | None = None) -> None:
+        super().__init__(space, config, storage_path=storage_path)
         self._table = self._lut = self._latencies = None  # the latency model, when latency_device is set
         if self.config.latency_device:
             self._load_latency_model(config_path)

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from raynas.devices import AUTO, CPU, CUDA, DEVICES
+from raynas.devices import AUTO, CUDA, resolve_device
 from raynas.space.mbv3 import MBV3Arch, MBV3Space, as_arch
 
 STEM, HEAD, BLOCK_PREFIX = "stem", "head", "block"
@@ -48,20 +48,6 @@ if TYPE_CHECKING:
 
 
 # ----- device and timing ---------------------------------------------------------------------------
-def resolve_device(device: str = AUTO) -> str:
-    """``cpu`` or ``cuda`` for ``device`` in ``DEVICES`` (``auto``: CUDA when available);
-    ``ValueError`` for an unknown name or an unavailable CUDA."""
-    import torch
-
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
-    if device == AUTO:
-        return CUDA if torch.cuda.is_available() else CPU
-    if device == CUDA and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available")
-    return device
-
-
 def device_name(device: str) -> str:
     """A human-readable name of the processor behind ``device`` (GPU model or CPU model)."""
     if device == CUDA:

@@ -44,13 +44,13 @@ from raynas.metrics import TEST_ACC, VALID_ACC, WEIGHTS_VERSION
 from raynas.ray_env import RAY_CPU, RAY_GPU, Demand
 from raynas.serving.router import PoolConfig
 from raynas.serving.sources import is_uri
+from raynas.storage import resolve
 from raynas.typed import bounded, from_dict, to_dict
 
 EVAL_CACHE, REPLICA_TAG = "eval_cache", "replica"
 HIT, MISS = "hit", "miss"
 POOL_PREFIX = "raynas-supernet-"
 WEIGHTS_DIR = ".raynas/supernets"
-TUNE_STORAGE = ".raynas/tune"  # Tune experiments of PBT runs and split trees
 PBT_EVAL_ARCHS = 2  # seeded random subnets tracked (besides largest/smallest) in PBT's objective
 SPLIT_EVAL_ARCHS = 20  # seeded random archs; each node tracks those in its sub-space (its curve, its score)
 POOL_FIELDS = ("replicas", "num_cpus", "num_gpus", "archs_per_call", "queue_depth", "cache_size", "max_retries")
@@ -122,8 +122,8 @@ class SupernetEvaluator(Evaluator):
                 raise RecipeError(f"{path}.weights", f"no such file or directory: {self.weights}")
 
     def __init__(self, space, config: "SupernetEvaluator.Config | None" = None,
-                 config_path: str = "evaluator") -> None:
-        super().__init__(space, config)
+                 config_path: str = "evaluator", *, storage_path: str | None = None) -> None:
+        super().__init__(space, config, storage_path=storage_path)
         from raynas.supernet import SUPERNETS
 
         cfg = self.config
@@ -165,10 +165,10 @@ class SupernetEvaluator(Evaluator):
             trial = self._trial({**train, "num_threads": threads_for(split.cpus_per_trial), "epochs": split.epochs},
                                 SPLIT_EVAL_ARCHS)
             return SplitWeights(trial, to_dict(split), directory=cfg.weights_dir or WEIGHTS_DIR,
-                                storage_path=str(Path(TUNE_STORAGE).resolve()))
+                                storage_path=resolve(self.storage_path))
         if cfg.pbt is not None:
             return PBTWeights(self._trial(train, PBT_EVAL_ARCHS), dict(cfg.pbt),
-                              directory=cfg.weights_dir or WEIGHTS_DIR, storage_path=str(Path(TUNE_STORAGE).resolve()))
+                              directory=cfg.weights_dir or WEIGHTS_DIR, storage_path=resolve(self.storage_path))
         return TrainedWeights(cfg.sampling, dict(cfg.sampling_config), train).kept_in(cfg.weights_dir, self.spec)
 
     def _trial(self, train: dict[str, Any], eval_random_archs: int) -> dict[str, Any]:
@@ -210,6 +210,7 @@ class SupernetEvaluator(Evaluator):
             return
         from raynas.ray_env import ensure_ray
         from raynas.serving.pool import ServerPool
+        from raynas.serving.sources import shipped
         from raynas.serving.split import SplitPools, SplitServing
 
         ensure_ray()
@@ -218,7 +219,7 @@ class SupernetEvaluator(Evaluator):
             self._pool = SplitPools.create(factory, self.spec, self.config.pool, self.pool_name, self.space.from_str)
             self._record = factory.record
         else:
-            self._pool = ServerPool.create(self.spec, self.config.pool, factory=factory, name=self.pool_name)
+            self._pool = ServerPool.create(self.spec, self.config.pool, factory=shipped(factory), name=self.pool_name)
 
     @property
     def pool(self):

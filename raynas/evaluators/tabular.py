@@ -62,8 +62,8 @@ class TabularNB201(Evaluator):
                                   f"cifar10 in NAS-Bench-201; use 12 for {self.dataset}")
 
     def __init__(self, space: NB201Space, config: "TabularNB201.Config | None" = None,
-                 config_path: str = "evaluator") -> None:
-        super().__init__(space, config)
+                 config_path: str = "evaluator", *, storage_path: str | None = None) -> None:
+        super().__init__(space, config, storage_path=storage_path)
         cfg = self.config
         try:
             table = load_table(cfg.data_path)

@@ -54,8 +54,8 @@ class ZeroCostEvaluator(Evaluator):
             if not self.proxies:
                 raise RecipeError(f"{path}.proxies", f"name at least one of {', '.join(PROXIES)}")
 
-    def __init__(self, space, config=None, config_path: str = "evaluator") -> None:
-        super().__init__(space, config)
+    def __init__(self, space, config=None, config_path: str = "evaluator", *, storage_path: str | None = None) -> None:
+        super().__init__(space, config, storage_path=storage_path)
         self._batch = None
 
     def objective(self) -> tuple[str, str]:

@@ -3,7 +3,6 @@ in the manner of Syne Tune's simulator backend) and ``tune`` (a real Ray Tune ``
 from __future__ import annotations
 
 import heapq
-from pathlib import Path
 from typing import Any
 
 from ray.tune.search import Searcher
@@ -15,6 +14,7 @@ from raynas.ray_env import quiet_tune
 from raynas.recipes.schema import BackendSpec
 from raynas.runtime.driver import CANDIDATES, SearchDriver
 from raynas.runtime.failures import FailureNotes, error_line
+from raynas.storage import join, resolve
 
 
 def evaluate_candidates(evaluator: Evaluator, config: dict[str, Any]) -> dict[str, Any]:
@@ -76,32 +76,61 @@ def _trial_name(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def run_tune(driver: SearchDriver, evaluator: Evaluator, backend: BackendSpec, *, name: str) -> None:
+def experiment_path(backend: BackendSpec, name: str) -> str:
+    """Where the Tune experiment ``name`` lives: ``<backend.storage_path>/<name>`` (a path or a URI)."""
+    return join(resolve(backend.storage_path), name)
+
+
+def run_tune(driver: SearchDriver, evaluator: Evaluator, backend: BackendSpec, *, name: str,
+             restore: bool = False) -> None:
     """Run the search as a Ray Tune experiment ``name``: one trial per batch of candidates, actors
     reused, ``backend.workers`` trials at once with ``backend``'s resources each; a failed trial is
-    retried ``backend.max_failures`` times (Tune's ``FailureConfig``), then fails its candidates."""
-    with quiet_tune():
-        _fit(driver, evaluator, backend, name)
-
-
-def _fit(driver: SearchDriver, evaluator: Evaluator, backend: BackendSpec, name: str) -> None:
+    retried ``backend.max_failures`` times (Tune's ``FailureConfig``), then fails its candidates.
+    ``restore``: continue the experiment ``name`` after its driver died (``Tuner.restore``: trials
+    that were running or had errored run again; ``driver`` gets the saved Searcher state)."""
     from ray import tune
 
-    storage_path = backend.storage_path
-    storage = Path(storage_path or Path.cwd() / ".raynas" / "tune").resolve()
     trainable = tune.with_resources(tune.with_parameters(_trainable, evaluator=evaluator),
                                     {"cpu": backend.cpus_per_worker, "gpu": backend.gpus_per_worker})
-    tuner = tune.Tuner(
+    with quiet_tune():
+        tuner = _restored(experiment_path(backend, name), trainable, driver) if restore else \
+            _tuner(driver, trainable, backend, name)
+        tuner.fit()
+
+
+def _restored(path: str, trainable: Any, driver: SearchDriver) -> Any:
+    """The Tuner of the experiment at ``path``, continuing with ``driver``. Tune restores the Searcher
+    and callbacks pickled when the search began — copies without this process's listeners (tracker,
+    progress) — so it is handed this process's driver, built from the same recipe, instead; Tune then
+    loads the saved state into it (``Searcher.restore_from_dir``) before the first suggestion."""
+    from ray import tune
+
+    if not tune.Tuner.can_restore(path):
+        raise RaynasError(f"no Tune experiment to resume at {path}")
+    tuner = tune.Tuner.restore(path, trainable=trainable, resume_errored=True)
+    internal = getattr(tuner, "_local_tuner", None)  # Tuner.restore has no argument for either (Ray 2.60)
+    if internal is None:
+        raise RaynasError("resuming needs the driver on the cluster (ray.address auto or HOST:PORT), "
+                          "not a Ray Client (ray://) connection")
+    internal._tune_config.search_alg = driver
+    internal.get_run_config().callbacks = [FailureNotes(driver)]
+    return tuner
+
+
+def _tuner(driver: SearchDriver, trainable: Any, backend: BackendSpec, name: str) -> Any:
+    from ray import tune
+
+    storage = resolve(backend.storage_path)
+    return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=driver, num_samples=-1, max_concurrent_trials=backend.workers,
                                     reuse_actors=True, trial_name_creator=_trial_name,
                                     trial_dirname_creator=_trial_name),
         # A trial reports exactly once. Stopping it on that report saves one actor round trip per
         # trial: without it Tune calls train() again only to learn that the function has returned.
-        run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0,
+        run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0,
                                   stop={"training_iteration": 1},
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                                   failure_config=tune.FailureConfig(max_failures=backend.max_failures),
                                   callbacks=[FailureNotes(driver)]),
     )
-    tuner.fit()

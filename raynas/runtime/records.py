@@ -101,6 +101,7 @@ class SearchSummary:
 FAILURE_HOOK = "on_failure"  # the optional listener method told of each FailedCandidate
 INFO_RECIPE, INFO_METRIC, INFO_MODE = "recipe", "metric", "mode"  # what on_start's info always holds
 SEARCH_INFO = (INFO_RECIPE, INFO_METRIC, INFO_MODE)
+TUNE_EXPERIMENT = "raynas.tune_experiment"  # on_start info (tune backend): where the Tune experiment lives
 
 
 class SearchListener(Protocol):

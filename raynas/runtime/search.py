@@ -8,6 +8,8 @@ runs the backend."""
 from __future__ import annotations
 
 import dataclasses
+import time
+import uuid
 from typing import Any, Callable, Sequence
 
 from raynas.errors import RecipeError
@@ -16,12 +18,24 @@ from raynas.evaluators.cost import NB201_REF, CostEvaluator
 from raynas.metrics import FAILED, KILLED, LATENCY, device_metric
 from raynas.ray_env import RAY_CPU, RAY_GPU, Demand, check_resources, ensure_ray
 from raynas.recipes.schema import SIMULATE, Recipe
-from raynas.runtime.backends import run_simulated, run_tune
+from raynas.runtime.backends import experiment_path, run_simulated, run_tune
 from raynas.runtime.driver import SearchDriver
-from raynas.runtime.records import INFO_METRIC, INFO_MODE, INFO_RECIPE, SearchListener, SearchSummary
+from raynas.runtime.records import (
+    INFO_METRIC,
+    INFO_MODE,
+    INFO_RECIPE,
+    TUNE_EXPERIMENT,
+    SearchListener,
+    SearchSummary,
+)
 from raynas.space.base import SearchSpace
 from raynas.strategies.base import Strategy
 from raynas.strategies.constraints import check_metrics, feasibility
+
+
+def new_experiment_name(recipe_name: str) -> str:
+    """A Tune experiment name of its own for each run: ``<recipe name>-<YYYYmmdd-HHMMSS>-<6 hex>``."""
+    return f"{recipe_name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
 
 @dataclasses.dataclass
@@ -32,23 +46,33 @@ class Search:
     strategy: Strategy
     driver: SearchDriver
 
-    def run(self, info: dict[str, Any] | None = None) -> SearchSummary:
-        """Run to the budget; listeners get ``on_end`` even when the run fails midway."""
+    def run(self, info: dict[str, Any] | None = None, *, experiment: str | None = None,
+            restore: bool = False) -> SearchSummary:
+        """Run to the budget; listeners get ``on_end`` even when the run fails midway. The tune backend
+        runs the Tune experiment ``experiment`` (default: ``<recipe name>-<time>-<random>``, new for each
+        run) under ``backend.storage_path``; listeners find its location in ``on_start``'s info
+        (``TUNE_EXPERIMENT``). ``restore``: continue that experiment after its driver died (``raynas
+        resume``); the driver's state then comes from the experiment, not from the start."""
         r = self.recipe
+        tuned = r.backend.name != SIMULATE
+        experiment = experiment or new_experiment_name(r.name)
+        if restore and not tuned:
+            raise RecipeError("backend.name", "only a tune backend search can be resumed (a simulated one "
+                              "re-runs in seconds: run it again)")
+        info = {**(info or {}), **({TUNE_EXPERIMENT: experiment_path(r.backend, experiment)} if tuned else {})}
         demands = self.demands()
         if demands:  # the tune backend, or an evaluator with Ray actors of its own: before anything starts
             ensure_ray(r.ray.address, r.ray.num_cpus)
             if not r.ray.autoscaling:
                 check_resources(demands)
-        self.driver.start({INFO_RECIPE: r, INFO_METRIC: self.driver.metric, INFO_MODE: self.driver.mode,
-                           **(info or {})})
+        self.driver.start({INFO_RECIPE: r, INFO_METRIC: self.driver.metric, INFO_MODE: self.driver.mode, **info})
         try:
             self.evaluator.prepare()
             self.driver.summary.training = self.evaluator.training_record()
-            if r.backend.name == SIMULATE:
+            if not tuned:
                 run_simulated(self.driver, self.evaluator, r.backend.max_failures)
             else:
-                run_tune(self.driver, self.evaluator, r.backend, name=r.name)
+                run_tune(self.driver, self.evaluator, r.backend, name=experiment, restore=restore)
         except KeyboardInterrupt:
             self.driver.summary.status = KILLED
             raise
@@ -157,7 +181,7 @@ def build_search(recipe: Recipe, listeners: Sequence[SearchListener] = (),
     and, when it declares a ``scorer_proxy``, ``scorer`` (default: that proxy from the zero-cost
     evaluator; pass one to use e.g. precomputed values)."""
     space = recipe.space.impl(recipe.space.config)
-    evaluator = recipe.evaluator.impl(space, recipe.evaluator.config)
+    evaluator = recipe.evaluator.impl(space, recipe.evaluator.config, storage_path=recipe.backend.storage_path)
     feasible, extra = constraint_metrics(space, recipe, evaluator)
     strategy = _strategy(recipe, space, evaluator, feasible, scorer)
     driver = SearchDriver(strategy, sim_budget_s=recipe.budget.sim_seconds,

@@ -16,6 +16,10 @@ Contract:
     look up and are stamped with the new version), every replica gets ``load`` after the requests
     already submitted to it, so those finish on the old weights. The router re-puts published weights
     (it owns every weights object it serves), so they outlive the process that published them.
+  * Replicas are spread over the cluster's nodes: one placement group (Ray's ``SPREAD`` strategy) holds
+    a bundle per slot, and slot ``i``'s actor (and any replacement) runs in bundle ``i``. ``SPREAD`` is
+    best effort: on one node, or when nodes are full, bundles share a node. When a node dies, Ray
+    re-places its bundles on the remaining nodes and replaced replicas start there.
   * A request whose replica dies (``RayActorError``) restarts that replica — a new actor loading the
     *current* weights ref — and is retried on the least-loaded replica, at most ``max_retries`` times;
     then ``PoolError``.
@@ -29,13 +33,17 @@ from typing import Any, Callable, Sequence
 
 import ray
 from ray.exceptions import RayActorError
+from ray.util.placement_group import placement_group, remove_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from raynas.ray_env import RAY_CPU, RAY_GPU
 from raynas.serving.cache import EvalCache
 from raynas.serving.server import RESULTS, VERSION, SupernetServer, threads_for
 from raynas.serving.spec import EvalData, ModelSpec, load_splits
 from raynas.typed import bounded
 
 REPLICA, CACHED = "replica", "cached"
+SPREAD = "SPREAD"  # Ray's placement strategy: bundles on distinct nodes where possible
 WeightsFactory = Callable[[ModelSpec, Any], dict]  # (spec, splits) -> arrays; picklable
 
 
@@ -94,6 +102,7 @@ class PoolRouter:
         self._start_task: asyncio.Task | None = None
         self._pending: dict[tuple[str, str], asyncio.Future] = {}
         self._free: asyncio.Condition | None = None  # signalled when a replica's load drops
+        self._group: Any = None  # the replicas' placement group (one bundle per slot)
 
     # --- start-up ----------------------------------------------------------------------------
     async def ready(self) -> str:
@@ -112,15 +121,24 @@ class PoolRouter:
         elif not self.weights:
             raise PoolError("the pool has neither weights nor a weights factory: publish weights first")
         await self.data_ref
+        self._group = placement_group([self._bundle()] * self.config.replicas, strategy=SPREAD)
+        await self._group.ready()
         self.replicas = [self._spawn(slot) for slot in range(self.config.replicas)]
         versions = await asyncio.gather(*(r.handle.load.remote(self.weights[0]) for r in self.replicas))
         if len(set(versions)) != 1 or (self.version is not None and versions[0] != self.version):
             raise PoolError(f"replicas loaded versions {sorted(set(versions))}, expected {self.version}")
         self.version = versions[0]
 
+    def _bundle(self) -> dict[str, float]:
+        """One replica's resources, as a placement-group bundle (Ray refuses zero amounts)."""
+        wanted = {RAY_CPU: self.config.num_cpus, RAY_GPU: self.config.num_gpus}
+        return {r: a for r, a in wanted.items() if a > 0}
+
     def _spawn(self, slot: int) -> Replica:
         cfg = self.config
-        actor = ray.remote(SupernetServer).options(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, max_restarts=0)
+        where = PlacementGroupSchedulingStrategy(self._group, placement_group_bundle_index=slot)
+        actor = ray.remote(SupernetServer).options(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus, max_restarts=0,
+                                                   scheduling_strategy=where)
         return Replica(slot, actor.remote(self.spec, self.data_ref, threads_for(cfg.num_cpus)))
 
     @staticmethod
@@ -267,3 +285,6 @@ class PoolRouter:
         for rep in self.replicas:
             self._kill(rep.handle)
         self.replicas = []
+        if self._group is not None:
+            remove_placement_group(self._group)
+            self._group = None

@@ -48,7 +48,12 @@ class SupernetServer:
         return self.scorer.version
 
     def info(self) -> dict[str, Any]:
+        """Where it runs and what it serves: pid, Ray node id, the GPU ids Ray assigned it and the
+        torch device it chose from them, threads, archs served, weights version, BN cache size."""
+        import ray
         import torch
 
-        return {"pid": os.getpid(), "device": str(self.scorer.device), "threads": torch.get_num_threads(),
+        return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id(),
+                "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+                "device": str(self.scorer.device), "threads": torch.get_num_threads(),
                 "served": self.served, "version": self.scorer.version, "bn_cache": len(self.scorer.bn_cache)}

@@ -131,6 +131,38 @@ class StoredWeights:
 
 
 @dataclasses.dataclass(frozen=True)
+class ObjectWeights:
+    """Factory: weights in Ray's object store (``ref``: a dict of numpy arrays). ``ObjectWeights.put``
+    in the driver is how weights the driver holds — a file on its disk, PBT's best member, a split
+    tree's leaves — reach a pool's start-up task on any node of the cluster: never by a driver path."""
+
+    ref: Any  # ray.ObjectRef
+
+    @classmethod
+    def put(cls, arrays: dict[str, np.ndarray]) -> "ObjectWeights":
+        import ray
+
+        return cls(ray.put(arrays))
+
+    def prepare(self) -> "ObjectWeights":
+        return self
+
+    def __call__(self, spec: ModelSpec, splits: Any = None) -> dict[str, np.ndarray]:
+        import ray
+
+        return ray.get(self.ref)
+
+
+def shipped(factory: Any) -> Any:
+    """The factory a pool on a cluster can run: ``StoredWeights`` read here, in the driver (whose disk
+    and MLflow store it names), and put in the object store; other factories unchanged (training
+    happens where the pool's start-up task runs)."""
+    if isinstance(factory, StoredWeights):
+        return ObjectWeights.put(factory(None))
+    return factory
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainedWeights:
     """Factory: train ``spec``'s supernet on ``splits`` with sampling rule ``sampling`` (its options in
     ``sampling_config``) and ``raynas.supernet.train.TrainConfig(**train)``. With ``cache_path``, weights
@@ -253,6 +285,7 @@ class SplitWeights:
         return SplitServing(tree_from_record(kept["record"]), leaves, kept["record"])
 
     def _train(self, manifest: Path) -> None:
+        from raynas import storage
         from raynas.ray_env import ensure_ray
         from raynas.space import SPACES
         from raynas.supernet.fewshot import NODE_DIR, SplitConfig, node_dirname, run_split
@@ -267,7 +300,8 @@ class SplitWeights:
         leaves = {}
         for leaf in result.tree.leaves():
             name = f"{node_dirname(leaf.id)}{NPZ_SUFFIX}"
-            save_atomic(self.path / name, load_npz(weights_file(Path(result.results[leaf.id][NODE_DIR]))))
+            with storage.local_copy(result.results[leaf.id][NODE_DIR]) as node_dir:
+                save_atomic(self.path / name, load_npz(weights_file(node_dir)))
             leaves[leaf.id] = name
         tmp = manifest.with_suffix(".tmp")
         ops = getattr(SPACES.get(self.trial.get("space", "nb201")), "ops", ())

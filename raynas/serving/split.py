@@ -52,10 +52,11 @@ class SplitPools:
     @classmethod
     def create(cls, serving: SplitServing, spec: ModelSpec, config: PoolConfig, name: str,
                parse: Callable[[str], Sequence[int]]) -> "SplitPools":
-        """A pool per leaf (named ``<name>-<i>``, leaf order), each loading that leaf's weights file."""
-        from raynas.serving.sources import StoredWeights
+        """A pool per leaf (named ``<name>-<i>``, leaf order), each serving that leaf's weights file, read
+        here and shipped through the object store (``sources.shipped``)."""
+        from raynas.serving.sources import StoredWeights, shipped
 
-        pools = {leaf.id: ServerPool.create(spec, config, factory=StoredWeights(serving.leaves[leaf.id]),
+        pools = {leaf.id: ServerPool.create(spec, config, factory=shipped(StoredWeights(serving.leaves[leaf.id])),
                                             name=f"{name}-{i}")
                  for i, leaf in enumerate(serving.tree.leaves())}
         return cls(serving.tree, pools, parse)

@@ -27,6 +27,7 @@ import numpy as np
 from ray.tune import Callback
 from ray.tune.search import Searcher
 
+from raynas import storage
 from raynas.data.base import VAL
 from raynas.errors import RecipeError
 from raynas.metrics import WEIGHTS_VERSION
@@ -99,7 +100,8 @@ def run_split_trial(config: dict[str, Any], report: Callable[..., None], checkpo
             start = restore_checkpoint(directory, trial.model, optimizer, rule)
         info[RESUMED_FROM] = start
     elif config["parent"]:
-        restore_checkpoint(config["parent"], trial.model, optimizer)  # weights and optimizer, not the rule
+        with storage.local_copy(config["parent"]) as parent:  # weights and optimizer, not the rule
+            restore_checkpoint(parent, trial.model, optimizer)
     apply_hyperparams(optimizer, trial.config.train)
     info[START_VERSION] = weights_version(to_numpy(trial.model))
     if checkpoint is None and config["parent"] and info[START_VERSION] != config["parent_version"]:
@@ -114,10 +116,11 @@ def run_split_trial(config: dict[str, Any], report: Callable[..., None], checkpo
     eval_archs = {k: a for k, a in trial.eval_archs.items() if sub.contains(a)}
     train_supernet(trial.model, rule, trial.splits, trial.config.train, eval_archs=eval_archs, optimizer=optimizer,
                    start_epoch=start, stop_epoch=int(config["stop_epoch"]), on_epoch=on_epoch)
-    node_dir = Path(config["nodes_dir"]) / node_dirname(config[NODE])
-    node_dir.mkdir(parents=True, exist_ok=True)
-    final = {**info, DONE: True, NODE_DIR: str(node_dir), "epoch": int(config["stop_epoch"]),
-             WEIGHTS_VERSION: write_checkpoint(node_dir, trial.model, optimizer, rule, int(config["stop_epoch"]))}
+    node_dir = storage.join(config["nodes_dir"], node_dirname(config[NODE]))
+    with tempfile.TemporaryDirectory() as directory:  # the children, on any node, start from it
+        version = write_checkpoint(directory, trial.model, optimizer, rule, int(config["stop_epoch"]))
+        storage.upload(directory, node_dir)
+    final = {**info, DONE: True, NODE_DIR: node_dir, "epoch": int(config["stop_epoch"]), WEIGHTS_VERSION: version}
     if config.get("gm"):
         final[GM_RESULT] = json.dumps(gm_distances(trial, sub, int(config["gm_batches"])))  # Tune flattens dicts
     report(final)
@@ -300,20 +303,21 @@ def run_split(trial_config: dict[str, Any], split: SplitConfig, storage_path: st
     from raynas.space import SPACES
 
     space_cls = SPACES.get(trial_config.get("space", "nb201"))
-    experiment = Path(storage_path).resolve() / name
-    searcher = SplitSearcher(trial_config, split, str(experiment / NODES), len(space_cls.edges), len(space_cls.ops))
+    experiment = storage.join(storage.resolve(storage_path), name)
+    searcher = SplitSearcher(trial_config, split, storage.join(experiment, NODES), len(space_cls.edges),
+                             len(space_cls.ops))
     curves = NodeCurves()
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": split.cpus_per_trial, "gpu": split.gpus_per_trial}),
         tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1, max_concurrent_trials=split.max_concurrent,
                                     trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
-        run_config=tune.RunConfig(name=name, storage_path=str(Path(storage_path).resolve()), verbose=0,
+        run_config=tune.RunConfig(name=name, storage_path=storage.resolve(storage_path), verbose=0,
                                   failure_config=tune.FailureConfig(max_failures=split.max_failures),
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=2), callbacks=[curves]))
     with quiet_tune(trial_loggers=True):
         tuner.fit()
     by_node = {node: [epochs[e] for e in sorted(epochs)] for node, epochs in curves.curves.items()}
-    return SplitResult(searcher.tree, searcher.results, searcher.splits, searcher.failed, str(experiment), by_node)
+    return SplitResult(searcher.tree, searcher.results, searcher.splits, searcher.failed, experiment, by_node)
 
 
 def resume_split(experiment_path: str | Path, trainable: Callable[[dict[str, Any]], None] = split_trainable,
@@ -323,13 +327,13 @@ def resume_split(experiment_path: str | Path, trainable: Callable[[dict[str, Any
     restored Searcher ends it. Per-node curves are not collected on resume."""
     from ray import tune
 
-    path = Path(experiment_path)
+    path = storage.resolve(experiment_path)
     wrapped = tune.with_resources(trainable, resources or {"cpu": 1.0})
     with quiet_tune(trial_loggers=True):
-        grid = tune.Tuner.restore(str(path), trainable=wrapped, resume_errored=True).fit()
+        grid = tune.Tuner.restore(path, trainable=wrapped, resume_errored=True).fit()
     searcher = SplitSearcher.__new__(SplitSearcher)
     Searcher.__init__(searcher)
-    searcher.restore_from_dir(str(path))
+    searcher.restore_from_dir(path)
     # Tune's concurrency limiter forgets errored trials, so the restored Searcher never hears of the
     # ones that finished on resume: tell it from the results (a resumed node that should still split
     # would queue its children for a further resume; leaves, the usual case, are complete).
@@ -337,4 +341,4 @@ def resume_split(experiment_path: str | Path, trainable: Callable[[dict[str, Any
         trial_id = result.metrics.get("trial_id")
         if trial_id in searcher.errored and result.metrics.get(DONE):
             searcher.on_trial_complete(trial_id, result.metrics)
-    return SplitResult(searcher.tree, searcher.results, searcher.splits, searcher.failed, str(path))
+    return SplitResult(searcher.tree, searcher.results, searcher.splits, searcher.failed, path)

@@ -26,6 +26,7 @@ from typing import Any, Iterator, TextIO
 import numpy as np
 from ray import tune
 
+from raynas import storage
 from raynas.errors import RecipeError
 from raynas.ray_env import quiet_tune
 from raynas.typed import bounded
@@ -126,13 +127,14 @@ def run_pbt(trial_config: dict[str, Any], pbt: PBTConfig, storage_path: str | Pa
         tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=pbt.population, metric=PBT_METRIC,
                                     mode="max", reuse_actors=pbt.reuse_actors,
                                     search_alg=BasicVariantGenerator(random_state=pbt.seed)),
-        run_config=tune.RunConfig(name=name, storage_path=str(Path(storage_path).resolve()), verbose=0,
+        run_config=tune.RunConfig(name=name, storage_path=storage.resolve(storage_path), verbose=0,
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
                                   callbacks=[history]))
     if progress is not None:
         epochs = trial_config.get("train", {}).get("epochs", "?")
+        where = storage.join(storage.resolve(storage_path), name)
         progress.write(f"{PROGRESS_PREFIX} {pbt.population} members x {epochs} epochs, exploit/explore every "
-                       f"{pbt.perturbation_interval}; Tune experiment in {Path(storage_path).resolve() / name}\n")
+                       f"{pbt.perturbation_interval}; Tune experiment in {where}\n")
     with _seeded_pbt_random(pbt.seed), quiet_tune(trial_loggers=True), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=REUSE_WARNING)
         grid = tuner.fit()
@@ -140,7 +142,7 @@ def run_pbt(trial_config: dict[str, Any], pbt: PBTConfig, storage_path: str | Pa
     with best.checkpoint.as_directory() as directory:
         weights, _ = read_checkpoint(directory)
     histories = list(history.results.values())
-    return PBTResult(weights, best.config, best.metrics, histories, count_exploits(Path(grid.experiment_path)))
+    return PBTResult(weights, best.config, best.metrics, histories, count_exploits(grid.experiment_path))
 
 
 @contextlib.contextmanager
@@ -196,7 +198,8 @@ class History(tune.Callback):
         return {**self.__dict__, "stream": None}
 
 
-def count_exploits(experiment_dir: Path) -> int:
-    """Exploit steps Tune's PBT logged (one JSON line per exploit in ``pbt_global.txt``)."""
-    log = experiment_dir / PBT_LOG
-    return len(log.read_text().splitlines()) if log.exists() else 0
+def count_exploits(experiment: str | Path) -> int:
+    """Exploit steps Tune's PBT logged (one JSON line per exploit in ``pbt_global.txt``) in the
+    experiment at ``experiment`` (a path or a storage URI)."""
+    log = storage.read_text(storage.join(str(experiment), PBT_LOG))
+    return len(log.splitlines()) if log else 0

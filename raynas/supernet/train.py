@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from raynas.data.base import TRAIN, VAL, Splits
-from raynas.devices import AUTO, CPU, CUDA, Device
+from raynas.devices import AUTO, Device, resolve_device
 from raynas.space.base import Arch, SearchSpace
 from raynas.supernet.bn import DEFAULT_CALIB_BATCHES, recalibrate_bn
 from raynas.supernet.sampling import SamplingRule, Step, kd_loss
@@ -66,10 +66,9 @@ class TrainConfig:
 
 
 def select_device(name: str = AUTO) -> torch.device:
-    """``cuda`` when asked or (``auto``) available, else ``cpu``; asking for absent CUDA is an error."""
-    if name == CUDA and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but CUDA is not available")
-    return torch.device(CUDA if name in (AUTO, CUDA) and torch.cuda.is_available() else CPU)
+    """The torch device of ``raynas.devices.resolve_device(name)`` (in a Ray worker: CUDA only when Ray
+    assigned it a GPU); asking for absent CUDA is an error (``ValueError``)."""
+    return torch.device(resolve_device(name))
 
 
 def configure_threads(num_threads: int | None) -> None:

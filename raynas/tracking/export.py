@@ -120,5 +120,5 @@ def _export_model(client, run_id: str, arch: str, model_dir: Path) -> tuple[Path
     if model_dir.exists():
         raise RaynasError(f"{model_dir} already exists; export to an empty --out directory")
     space = recipe.space.impl(recipe.space.config)
-    evaluator = recipe.evaluator.impl(space, recipe.evaluator.config)
+    evaluator = recipe.evaluator.impl(space, recipe.evaluator.config, storage_path=recipe.backend.storage_path)
     return Path(evaluator.export_model(space.from_str(arch), str(model_dir))), ""

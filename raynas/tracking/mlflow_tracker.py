@@ -19,13 +19,14 @@ Experiment = ``tracking.experiment`` or the recipe name; the run layout is descr
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
-from raynas.metrics import MAX, VALID_ACC
+from raynas.metrics import MAX, NUM_CANDIDATES, VALID_ACC
 from raynas.recipes.loader import dump_recipe
 from raynas.recipes.schema import TrackingSpec
 from raynas.runtime.records import (
@@ -39,7 +40,7 @@ from raynas.runtime.records import (
 )
 from raynas.tracking.context import cluster_tags, version_tags
 from raynas.tracking.resilience import Backoff, outage, quick_http, reason, refused
-from raynas.tracking.spool import RunEnd, RunSpec, Spool, TrackingState
+from raynas.tracking.spool import RunEnd, RunSpec, Spool, TrackingState, load_state
 from raynas.tracking.sync import RunSync
 from raynas.tracking.tables import PARQUET_TABLE
 
@@ -105,6 +106,24 @@ class MlflowTracker:
         self._unsent = 0
         self._last_flush = time.monotonic()
         self._down_since: float | None = None
+        self._known: set[tuple[str, str]] | None = None  # resumed: (candidate id, arch) already held
+
+    @classmethod
+    def resume(cls, spool_path: str | Path, config: TrackingSpec | None = None, **kwargs: Any) -> "MlflowTracker":
+        """A tracker continuing the search whose spool is ``spool_path`` (``raynas resume``), in the same
+        MLflow run (at ``config.tracking_uri``, default: the one the spool recorded). ``on_start`` creates
+        no run; the candidates spooled before stay; a candidate it already holds (same id and arch: a
+        trial Tune runs again after the restore) is not logged twice; new candidates continue the run's
+        index. ``ValueError`` for a spool that is not a raynas spool or whose search had ended."""
+        state = load_state(spool_path)
+        if state.end is not None:
+            raise ValueError(f"{spool_path}: that search ended ({state.end.status}); nothing to resume")
+        config = config if config is not None else TrackingSpec()
+        tracker = cls(dataclasses.replace(config, tracking_uri=config.tracking_uri or state.spec.tracking_uri),
+                      **kwargs)
+        tracker.state, tracker.spool = state, Spool(Path(spool_path))
+        tracker._known = {(r.candidate_id, r.arch) for r in state.records}
+        return tracker
 
     @property
     def client(self):
@@ -131,6 +150,10 @@ class MlflowTracker:
     def on_start(self, info: dict[str, Any]) -> None:
         recipe, cfg = info[INFO_RECIPE], self.config
         self.metric, self.mode = info.get(INFO_METRIC, self.metric), info.get(INFO_MODE, self.mode)
+        if self._known is not None:  # resumed: the run and its spool exist
+            self.sync = RunSync(None, self.state, on_run=self.spool.run, table_interval_s=cfg.table_interval_s)
+            self._attempt()
+            return
         name = cfg.experiment or recipe.name
         tags = {**version_tags(), "raynas.recipe": recipe.name, "raynas.strategy": recipe.strategy.name,
                 "raynas.evaluator": recipe.evaluator.name, "raynas.space": recipe.space.name,
@@ -150,6 +173,11 @@ class MlflowTracker:
     def on_candidate(self, record: CandidateRecord) -> None:
         if self.state is None:
             return
+        if self._known is not None:
+            if (record.candidate_id, record.arch) in self._known:
+                return
+            self._known.add((record.candidate_id, record.arch))
+            record = dataclasses.replace(record, index=len(self.state.records))
         self.state.add(record)
         self.spool.candidate(record)
         self._unsent += 1
@@ -158,8 +186,10 @@ class MlflowTracker:
             self.flush()
 
     def on_failure(self, failed: FailedCandidate) -> None:
-        """A failed candidate: spooled now, a ``failed`` row of the run's table at the end."""
-        if self.state is None:
+        """A failed candidate: spooled now, a ``failed`` row of the run's table at the end (once: a
+        resumed search may hear of a failure again)."""
+        if self.state is None or any((f.trial_id, f.candidate_id) == (failed.trial_id, failed.candidate_id)
+                                     for f in self.state.failures):
             return
         self.state.failures.append(failed)
         self.spool.failure(failed)
@@ -172,8 +202,10 @@ class MlflowTracker:
             tags[BEST_ARCH_TAG] = summary.best.arch
         if summary.stop_reason is not None:
             tags[STOP_REASON_TAG] = summary.stop_reason
-        self.state.end = RunEnd(metrics=summary.metrics(self.metric), tags=tags, status=summary.status,
-                                training=summary.training)
+        metrics = summary.metrics(self.metric)
+        if self._known is not None:  # resumed: the driver also counted the trials Tune ran again
+            metrics[NUM_CANDIDATES] = float(len(self.state.records))
+        self.state.end = RunEnd(metrics=metrics, tags=tags, status=summary.status, training=summary.training)
         self.spool.end(self.state.end)
         ok = self._attempt(force=True)
         for delay in self.end_retry_delays_s:

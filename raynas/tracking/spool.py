@@ -165,3 +165,21 @@ def spool_files(spool_dir: str | Path) -> list[Path]:
     """The spools left in a directory, oldest first."""
     d = Path(spool_dir)
     return sorted(d.glob(f"*{SPOOL_SUFFIX}"), key=lambda p: p.stat().st_mtime) if d.is_dir() else []
+
+
+def run_of(path: str | Path) -> str | None:
+    """The MLflow run id a spool recorded (its ``run`` event), reading no further than that event."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                return None
+            if event.get("kind") == RUN:
+                return event["run_id"]
+    return None
+
+
+def find_spool(spool_dir: str | Path, run_id: str) -> Path | None:
+    """The spool in ``spool_dir`` of the MLflow run ``run_id``, or None."""
+    return next((p for p in spool_files(spool_dir) if run_of(p) == run_id), None)

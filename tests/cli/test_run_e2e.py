@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from raynas.runtime.records import TUNE_EXPERIMENT
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -34,7 +36,9 @@ def test_every_tune_trial_is_a_candidate_in_mlflow(quickstart):
     client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
     exp = client.get_experiment_by_name("quickstart")
     (run,) = client.search_runs([exp.experiment_id])
-    trials = [p for p in (work / ".raynas" / "tune" / "quickstart").iterdir() if p.name.startswith("trial_")]
+    experiment = Path(run.data.tags[TUNE_EXPERIMENT])  # a Tune experiment of its own, recorded on the run
+    assert experiment.parent == (work / ".raynas" / "tune").resolve() and experiment.name.startswith("quickstart-")
+    trials = [p for p in experiment.iterdir() if p.name.startswith("trial_")]
     logged = client.get_metric_history(run.info.run_id, "candidate/valid_acc")
     over_budget = run.data.metrics["num_over_budget"]
     assert len(logged) == run.data.metrics["num_candidates"] == len(trials) - over_budget > 80

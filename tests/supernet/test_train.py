@@ -72,5 +72,5 @@ def test_device_selection():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert select_device("auto").type == expected and select_device("cpu").type == "cpu"
     if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="CUDA"):
+        with pytest.raises(ValueError, match="CUDA"):
             select_device("cuda")
