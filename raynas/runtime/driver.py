@@ -7,9 +7,13 @@ A trial config is ``{"candidates": [{"id", "arch", "parent", "variation", "gener
 trial of its own, with only the visible metrics. A candidate that would finish after the simulated
 budget is dropped (the strategy is told it failed) and not recorded.
 
-Failures. A trial that errors (after the backend's retries) fails all its candidates: the strategy is
-told, ``num_failed`` counts them, and the backend then reports the error (``trial_error``), which
-makes one ``FailedCandidate`` per candidate for the summary and the listeners. Once more than
+Failures. A trial that errors (after the backend's retries) fails all its candidates once the backend
+has reported the error (``trial_error``): the strategy is told, ``num_failed`` counts them, and one
+``FailedCandidate`` per candidate goes to the summary and the listeners. Except a trial *lost* with its
+worker (``lost.is_lost``: a dead actor, worker or node): its candidates, the same ids, are proposed
+again in new trials before any new one, up to ``requeue_lost`` times each; until no trial is running
+or failing the driver then waits (``suggest`` returns ``None``) instead of finishing, so a candidate
+lost at the end of the budget still runs. Once more than
 ``max_failed`` candidates have failed, or when every candidate so far failed at the end, the search
 stops with ``summary.stop_reason`` set and status ``FAILED``.
 """
@@ -23,6 +27,7 @@ from ray.tune.search import Searcher
 from raynas.evaluators.base import Result
 from raynas.metrics import FAILED, FINISHED, MAX
 from raynas.runtime.clock import VirtualWorkers
+from raynas.runtime.lost import is_lost
 from raynas.runtime.records import FAILURE_HOOK, CandidateRecord, FailedCandidate, SearchListener, SearchSummary
 from raynas.state import PickledState
 from raynas.strategies.base import Strategy
@@ -39,7 +44,7 @@ class SearchDriver(PickledState, Searcher):
                  listeners: Sequence[SearchListener] = (), reference: dict | None = None,
                  constraints: Sequence[Constraint] = (),
                  extra_metrics: Callable[[Any], dict[str, float]] | None = None,
-                 max_failed: int | None = None) -> None:
+                 max_failed: int | None = None, requeue_lost: int = 0) -> None:
         super().__init__(metric=strategy.metric, mode=strategy.mode)
         self.strategy = strategy
         self.space = strategy.space
@@ -53,6 +58,9 @@ class SearchDriver(PickledState, Searcher):
         self.max_failed = max_failed  # None: no limit
         self.pending: dict[str, list[dict[str, Any]]] = {}
         self.failing: dict[str, list[dict[str, Any]]] = {}  # failed trials whose error is not yet known
+        self.requeue_lost = requeue_lost
+        self.requeued: list[dict[str, Any]] = []  # candidates of lost trials, to propose again
+        self.losses: dict[str, int] = {}  # candidate id -> times its trial was lost
         self.num_issued = 0
         self.summary = SearchSummary(reference=dict(reference or {}), metric=strategy.metric)
         self._t0 = time.perf_counter()
@@ -74,10 +82,27 @@ class SearchDriver(PickledState, Searcher):
         return True
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        if self.exhausted():
+        if self.too_many_failures():
             return Searcher.FINISHED
+        if not self.requeued and self.exhausted():
+            # A running trial may yet be lost and its candidates come back: wait for it.
+            return None if self.requeue_lost and (self.pending or self.failing) else Searcher.FINISHED
         if self.workers.acquire(trial_id) is None:
             return None
+        cands = self._again() or self._new(trial_id)
+        if not cands:
+            self.workers.release(trial_id)
+            return None
+        self.pending[trial_id] = cands
+        return {CANDIDATES: cands}
+
+    def _again(self) -> list[dict[str, Any]]:
+        """Up to a trial's worth of the lost trials' candidates."""
+        cands, self.requeued = self.requeued[:self.candidates_per_trial], self.requeued[self.candidates_per_trial:]
+        return cands
+
+    def _new(self, trial_id: str) -> list[dict[str, Any]]:
+        """Up to a trial's worth of new candidates from the strategy (ids ``<trial_id>/<i>``)."""
         n = self.candidates_per_trial
         if self.max_candidates is not None:
             n = min(n, self.max_candidates - self.num_issued)
@@ -88,12 +113,8 @@ class SearchDriver(PickledState, Searcher):
             if cfg is None or cfg == Searcher.FINISHED:
                 break
             cands.append({"id": cid, **cfg})
-        if not cands:
-            self.workers.release(trial_id)
-            return None
         self.num_issued += len(cands)
-        self.pending[trial_id] = cands
-        return {CANDIDATES: cands}
+        return cands
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         cands = self.pending.pop(trial_id, None)
@@ -101,9 +122,6 @@ class SearchDriver(PickledState, Searcher):
             return
         results = (result or {}).get(CANDIDATES)
         if error or not results or len(results) != len(cands):
-            for c in cands:
-                self.strategy.on_trial_complete(c["id"], error=True)
-            self.summary.num_failed += len(cands)
             self.workers.release(trial_id)
             self.failing[trial_id] = cands
             if not error:
@@ -124,9 +142,16 @@ class SearchDriver(PickledState, Searcher):
         self.workers.release(trial_id, t)
 
     def trial_error(self, trial_id: str, error: str) -> None:
-        """The error of a failed trial (its first line): one ``FailedCandidate`` per candidate."""
+        """The error of a failed trial (its first line): its candidates are proposed again if the trial
+        was lost (see the module docstring), else each fails: one ``FailedCandidate`` per candidate."""
         wall_s = time.perf_counter() - self._t0
         for cand in self.failing.pop(trial_id, []):
+            if is_lost(error) and self.losses.get(cand["id"], 0) < self.requeue_lost:
+                self.losses[cand["id"]] = self.losses.get(cand["id"], 0) + 1
+                self.requeued.append(cand)
+                continue
+            self.strategy.on_trial_complete(cand["id"], error=True)
+            self.summary.num_failed += 1
             failed = FailedCandidate(trial_id=trial_id, candidate_id=cand["id"], arch=cand["arch"],
                                      parent=cand.get("parent"), variation=cand.get("variation"),
                                      generation=int(cand.get("generation", 0)), error=error, wall_s=wall_s)
@@ -203,9 +228,11 @@ class SearchDriver(PickledState, Searcher):
 
     def get_state(self) -> dict[str, Any]:
         return {"strategy": self.strategy.get_state(), "workers": self.workers, "pending": self.pending,
-                "failing": self.failing, "num_issued": self.num_issued, "summary": self.summary}
+                "failing": self.failing, "requeued": self.requeued, "losses": self.losses,
+                "num_issued": self.num_issued, "summary": self.summary}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.strategy.set_state(state["strategy"])
         self.workers, self.pending, self.failing = state["workers"], state["pending"], state.get("failing", {})
+        self.requeued, self.losses = state.get("requeued", []), state.get("losses", {})
         self.num_issued, self.summary = state["num_issued"], state["summary"]

@@ -189,5 +189,7 @@ def build_search(recipe: Recipe, listeners: Sequence[SearchListener] = (),
                           candidates_per_trial=recipe.backend.candidates_per_trial,
                           listeners=listeners, reference=evaluator.reference(),
                           constraints=recipe.constraints, extra_metrics=extra,
-                          max_failed=recipe.budget.max_failed)
+                          max_failed=recipe.budget.max_failed,
+                          # Tune's retries miss some trials lost with their node (see runtime.lost).
+                          requeue_lost=recipe.backend.max_failures if recipe.backend.name != SIMULATE else 0)
     return Search(recipe, space, evaluator, strategy, driver)

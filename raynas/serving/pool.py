@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from raynas.serving.router import PoolConfig, PoolError, PoolRouter, WeightsFactory
 from raynas.serving.spec import ModelSpec
@@ -44,7 +45,10 @@ class ServerPool:
         if given, are published to it)."""
         if weights is None and factory is None:
             raise ValueError("give the pool weights or a weights factory")
-        options: dict[str, Any] = {"num_cpus": 0, "max_restarts": 0}
+        # On this node: the router holds the pool's state (cache, weights), so it shares the creator's
+        # fate rather than a worker node's (``num_cpus=0``: it fits a head node without CPUs for work).
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        options: dict[str, Any] = {"num_cpus": 0, "max_restarts": 0, "scheduling_strategy": here}
         if name:
             options.update(name=name, get_if_exists=True)
         router = ray.remote(PoolRouter).options(**options).remote(spec, config or PoolConfig(), factory)

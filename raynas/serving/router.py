@@ -5,8 +5,10 @@ searches given the pool's name) talks to it, so all of them share its cache and 
 Contract:
   * Start (first ``ready``/``evaluate``/``publish``): one Ray task (``prepare_*`` resources) builds the
     ``EvalData`` and, when the pool has a weights factory, produces the weights (trains or loads them);
-    both land in the object store, owned by the router. Then ``replicas`` ``SupernetServer`` actors start
-    with ``num_cpus``/``num_gpus`` each (fractional GPUs share a device) and load that one weights ref.
+    the router keeps its own copies of both in the object store (on its node, which is the node of the
+    process that created the pool: a worker node lost takes neither with it). Then ``replicas``
+    ``SupernetServer`` actors start with ``num_cpus``/``num_gpus`` each (fractional GPUs share a device)
+    and load that one weights ref.
   * ``evaluate(items)`` takes ``(arch string, canonical hash)`` pairs and returns one dict per item:
     the replica's score dict plus ``version`` (the weights it was scored with), ``replica`` (slot) and
     ``cached``. Results are cached by ``(canonical, version)`` (LRU, ``cache_size``); an item whose key is
@@ -115,12 +117,14 @@ class PoolRouter:
     async def _start(self) -> None:
         task = ray.remote(prepare).options(num_returns=2, num_cpus=self.config.prepare_num_cpus,
                                            num_gpus=self.config.prepare_num_gpus, max_retries=0)
-        self.data_ref, arrays_ref = task.remote(self.spec, self.factory)
-        if self.factory is not None:
-            self.weights = [arrays_ref]
-        elif not self.weights:
+        data_ref, arrays_ref = task.remote(self.spec, self.factory)
+        if self.factory is None and not self.weights:
             raise PoolError("the pool has neither weights nor a weights factory: publish weights first")
-        await self.data_ref
+        # Copies in this node's object store: the task's results live on the node it ran on and would
+        # be lost with it (replicas restarted after a node failure load these).
+        self.data_ref = ray.put(await data_ref)
+        if self.factory is not None:
+            self.weights = [ray.put(await arrays_ref)]
         self._group = placement_group([self._bundle()] * self.config.replicas, strategy=SPREAD)
         await self._group.ready()
         self.replicas = [self._spawn(slot) for slot in range(self.config.replicas)]

@@ -150,8 +150,9 @@ class MlflowTracker:
     def on_start(self, info: dict[str, Any]) -> None:
         recipe, cfg = info[INFO_RECIPE], self.config
         self.metric, self.mode = info.get(INFO_METRIC, self.metric), info.get(INFO_MODE, self.mode)
-        if self._known is not None:  # resumed: the run and its spool exist
-            self.sync = RunSync(None, self.state, on_run=self.spool.run, table_interval_s=cfg.table_interval_s)
+        if self._known is not None:  # resumed: the run and its spool exist; the server holds part of it
+            self.sync = RunSync(None, self.state, on_run=self.spool.run, table_interval_s=cfg.table_interval_s,
+                                reconcile=True)
             self._attempt()
             return
         name = cfg.experiment or recipe.name

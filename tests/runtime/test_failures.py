@@ -123,3 +123,31 @@ def test_raynas_run_stopped_on_failures_exits_1_saying_why(nb201_path, faulty_ev
     rows = [dict(zip(table["columns"], r)) for r in table["data"]]
     assert [r["status"] for r in rows] == ["failed"] * 3
     assert all(r["error"].startswith(EXPLODED) for r in rows)
+
+
+LOST = "ActorDiedError: The actor died unexpectedly before finishing this task."
+
+
+def test_a_lost_trials_candidates_are_proposed_again_then_fail(nb201_path):
+    """A trial lost with its worker (Ray's actor/node death) comes back as the same candidates in a new
+    trial, ``requeue_lost`` times each; an evaluation error, or a loss beyond that, fails them. While
+    the budget is spent but a trial is running, the driver waits rather than finishing."""
+    from ray.tune.search import Searcher
+
+    search = build_search(recipe(nb201_path, "budget={max_candidates: 2}", "backend.workers=2"))
+    driver = search.driver
+    driver.requeue_lost = 1
+    first = driver.suggest("t1")["candidates"]
+    driver.suggest("t2")
+    assert driver.suggest("t3") is None  # budget issued, trials running: wait
+    driver.on_trial_complete("t1", error=True)
+    driver.trial_error("t1", LOST)
+    assert driver.summary.num_failed == 0 and driver.requeued == first
+    assert driver.suggest("t4")["candidates"] == first  # the same ids, again
+    driver.on_trial_complete("t4", error=True)
+    driver.trial_error("t4", LOST)  # lost a second time: more than requeue_lost
+    driver.on_trial_complete("t2", error=True)
+    driver.trial_error("t2", "RuntimeError: boom")  # not a loss
+    assert driver.summary.num_failed == 2 and not driver.requeued
+    assert [f.candidate_id for f in driver.summary.failures] == [first[0]["id"], "t2/0"]
+    assert driver.suggest("t5") == Searcher.FINISHED
