@@ -1,8 +1,11 @@
 """Few-shot split training on a real Ray Tune (issue 12): the exhaustive split of edge 0 makes 5 child
-trials that start from the parent's weights exactly, on sub-spaces partitioning the root's; a child
-killed mid-training resumes from its checkpoint; GM splits the edge and cut gradient matching picks."""
+trials that start from the parent's weights exactly, on sub-spaces partitioning the root's; on a
+two-node cluster (issue 13), a child whose process is SIGKILLed mid-training resumes from its last
+checkpoint, not from the start; GM splits the edge and cut gradient matching picks."""
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -24,15 +27,14 @@ from raynas.supernet.fewshot import (
     run_split_trial,
 )
 
-pytestmark = pytest.mark.usefixtures("ray_local")
 TRIAL = {"space": "nb201", "supernet": "nb201", "supernet_config": {"channels": 4}, "sampling": "uniform",
          "dataset": "digits", "train": {"epochs": 3, "batch_size": 64, "lr": 0.05, "num_threads": 1, "seed": 0}}
 VICTIM = "root/e0=3"
 
 
 def flaky_trainable(config):
-    """``split_trainable``, except that the first run of ``VICTIM`` dies right after its first epoch's
-    checkpoint (a marker file beside the nodes remembers that it did)."""
+    """``split_trainable``, except that the first run of ``VICTIM`` is SIGKILLed right after its first
+    epoch's checkpoint reached Tune (a marker file beside the nodes remembers that it was)."""
     from ray import tune
 
     marker = Path(config["nodes_dir"]).parent / "killed-once"
@@ -42,13 +44,22 @@ def flaky_trainable(config):
         if config[NODE] == VICTIM and DONE not in metrics and not marker.exists():
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()
-            raise RuntimeError("killed after its first epoch")
+            os.kill(os.getpid(), signal.SIGKILL)
 
     run_split_trial(config, report=report, checkpoint=tune.get_checkpoint())
 
 
 @pytest.fixture(scope="module")
 def exhaustive(tmp_path_factory):
+    """The exhaustive split trained on a two-node ``Cluster`` (one CPU each: one trial per node)."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, logging_level="WARNING")
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     try:
         split = SplitConfig(method="exhaustive", epochs=3, split_epochs=[1], edges=[0], max_concurrent=2,
@@ -58,6 +69,8 @@ def exhaustive(tmp_path_factory):
         return run_split(TRIAL, split, storage, name="fs", trainable=flaky_trainable)
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+        ray.shutdown()
+        cluster.shutdown()
 
 
 def test_exhaustive_split_makes_one_child_per_op_partitioning_the_root(exhaustive):
@@ -94,6 +107,7 @@ def test_a_killed_child_resumes_from_its_checkpoint(exhaustive):
     assert all(RESUMED_FROM not in r for r in others)
 
 
+@pytest.mark.usefixtures("ray_local")
 def test_gm_split_cuts_the_edge_gradient_matching_picks(tmp_path):
     split = SplitConfig(method="gm", epochs=2, split_epochs=[1], gm_batches=2, max_concurrent=2, cpus_per_trial=1)
     result = run_split({**TRIAL, "train": {**TRIAL["train"], "epochs": 2}}, split, tmp_path, name="gm")
@@ -129,6 +143,7 @@ def broken_trainable(config):
     run_split_trial(config, report=report, checkpoint=tune.get_checkpoint())
 
 
+@pytest.mark.usefixtures("ray_local")
 def test_an_errored_split_experiment_resumes_with_tuner_restore(tmp_path):
     from raynas.supernet.fewshot import resume_split
 
