@@ -74,3 +74,12 @@ def test_sigkill_then_resume_tracking_loses_nothing(tmp_path, nb201_path, kill_a
     steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, "candidate/valid_acc"))
     assert steps == spooled  # exactly the spooled candidates, none twice
     assert run.info.status == "KILLED" and not spool.exists()
+
+
+def test_resume_of_an_unknown_run_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+    from raynas.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["resume", "0123abcd"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("raynas: error: no spool of run 0123abcd in ") and "\n" not in err
