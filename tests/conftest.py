@@ -25,3 +25,14 @@ def ray_local():
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield ray
     ray.shutdown()
+
+
+# Files whose tests share nothing (no module fixture): under pytest-xdist (``make test``) each of their
+# tests may go to any worker. Every other file stays on one worker, so its module fixtures run once.
+SPREAD_FILES = {"test_benchmarks_run.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name not in SPREAD_FILES:
+            item.add_marker(pytest.mark.xdist_group(str(item.path)))

@@ -310,6 +310,7 @@ def run_split(trial_config: dict[str, Any], split: SplitConfig, storage_path: st
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": split.cpus_per_trial, "gpu": split.gpus_per_trial}),
         tune_config=tune.TuneConfig(search_alg=searcher, num_samples=-1, max_concurrent_trials=split.max_concurrent,
+                                    reuse_actors=True,  # no process start (torch import, data) per node
                                     trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
         run_config=tune.RunConfig(name=name, storage_path=storage.resolve(storage_path), verbose=0,
                                   failure_config=tune.FailureConfig(max_failures=split.max_failures),

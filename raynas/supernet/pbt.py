@@ -58,6 +58,7 @@ class PBTConfig:
     cpus_per_member: float = bounded(1.0, gt=0)
     gpus_per_member: float = bounded(0.0, ge=0)
     seed: int = bounded(0, ge=0)
+    max_failures: int = bounded(1, ge=0)  # a member that dies is restored from its last checkpoint
 
     def validate(self, path: str) -> None:
         if self.lr_min > self.lr_max:
@@ -129,6 +130,7 @@ def run_pbt(trial_config: dict[str, Any], pbt: PBTConfig, storage_path: str | Pa
                                     search_alg=BasicVariantGenerator(random_state=pbt.seed)),
         run_config=tune.RunConfig(name=name, storage_path=storage.resolve(storage_path), verbose=0,
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
+                                  failure_config=tune.FailureConfig(max_failures=pbt.max_failures),
                                   callbacks=[history]))
     if progress is not None:
         epochs = trial_config.get("train", {}).get("epochs", "?")

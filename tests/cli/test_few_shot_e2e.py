@@ -20,7 +20,8 @@ from raynas.supernet.fewshot import tree_from_record
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "recipes" / "few-shot-nb201.yaml"
-SMALL = ["evaluator.dataset_config={train_size: 512, val_size: 256, test_size: 256}",
+SMALL = ["evaluator.dataset_config={train_size: 256, val_size: 128, test_size: 128}",
+         "evaluator.supernet_config={channels: 4}",
          "evaluator.train.epochs=2", "evaluator.few_shot.split_epochs=[1]", "budget.max_candidates=16"]
 
 
