@@ -18,14 +18,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/raynas run recipes/quickstart.yaml
 
-# Tests run on TEST_WORKERS processes (pytest-xdist; tests/conftest.py keeps a file on one worker, so its module fixtures run
+# Tests run on TEST_WORKERS processes (pytest-xdist; a file stays on one worker, so its module fixtures run
 # once): most tests wait on Ray, MLflow or subprocesses rather than compute.
 TEST_WORKERS ?= 2
 
 # The MLflow UI tests drive headless Chromium; install it when missing (Debian: needs root), never skip.
 test: $(STAMP) lint
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # ruff (pyflakes, pycodestyle, isort, bugbear) and the layer contracts (import-linter; pyproject.toml)
 lint: $(STAMP)

@@ -26,13 +26,3 @@ def ray_local():
     yield ray
     ray.shutdown()
 
-
-# Files whose tests share nothing (no module fixture): under pytest-xdist (``make test``) each of their
-# tests may go to any worker. Every other file stays on one worker, so its module fixtures run once.
-SPREAD_FILES = {"test_benchmarks_run.py"}
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.path.name not in SPREAD_FILES:
-            item.add_marker(pytest.mark.xdist_group(str(item.path)))
