@@ -13,9 +13,9 @@ has reported the error (``trial_error``): the strategy is told, ``num_failed`` c
 worker (``lost.is_lost``: a dead actor, worker or node): its candidates, the same ids, are proposed
 again in new trials before any new one, up to ``requeue_lost`` times each; until no trial is running
 or failing the driver then waits (``suggest`` returns ``None``) instead of finishing, so a candidate
-lost at the end of the budget still runs. Once more than
-``max_failed`` candidates have failed, or when every candidate so far failed at the end, the search
-stops with ``summary.stop_reason`` set and status ``FAILED``.
+lost at the end of the budget still runs. Once more than ``max_failed`` candidates have failed, or
+when every candidate so far failed at the end, the search stops with ``summary.stop_reason`` set and
+status ``FAILED``.
 """
 from __future__ import annotations
 
@@ -146,8 +146,9 @@ class SearchDriver(PickledState, Searcher):
         was lost (see the module docstring), else each fails: one ``FailedCandidate`` per candidate."""
         wall_s = time.perf_counter() - self._t0
         for cand in self.failing.pop(trial_id, []):
-            if is_lost(error) and self.losses.get(cand["id"], 0) < self.requeue_lost:
-                self.losses[cand["id"]] = self.losses.get(cand["id"], 0) + 1
+            times = self.losses.get(cand["id"], 0)
+            if is_lost(error) and times < self.requeue_lost:
+                self.losses[cand["id"]] = times + 1
                 self.requeued.append(cand)
                 continue
             self.strategy.on_trial_complete(cand["id"], error=True)

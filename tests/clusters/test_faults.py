@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 
 from raynas.runtime.records import TUNE_EXPERIMENT
 from raynas.tracking.spool import load_state, run_of, spool_files
+from tests.clusters.two_nodes import two_nodes
 
 N = 120  # candidates the search's budget asks for
 DELAY_S = 0.1  # evaluator.wall_delay_s: real seconds per evaluation, so the search lasts ~10 s
@@ -28,16 +29,10 @@ KILL_AFTER = 30  # candidates spooled (counted by the search) before the driver 
 EXPERIMENT = "resume-after-sigkill"
 
 
-@pytest.fixture(scope="module")
-def two_nodes():
-    from ray.cluster_utils import Cluster
-
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
-    worker = cluster.add_node(num_cpus=2)
-    cluster.wait_for_nodes()
-    yield cluster, worker
-    cluster.shutdown()
+@pytest.fixture(scope="module", name="two_nodes")
+def two_nodes_fixture():
+    with two_nodes(cpus_per_node=2) as nodes:
+        yield nodes
 
 
 def _recipe(path: Path, nb201_path: str) -> Path:
@@ -50,7 +45,7 @@ def _recipe(path: Path, nb201_path: str) -> Path:
     return path
 
 
-def _raynas(*args: str, cwd: Path) -> list[str]:
+def _raynas(*args: str) -> list[str]:
     return [sys.executable, "-m", "raynas", *args]
 
 
@@ -76,7 +71,7 @@ def test_sigkilled_driver_resumes_with_nothing_lost_or_logged_twice(two_nodes, n
     work, address = tmp_path, two_nodes[0].address
     recipe = _recipe(work / "recipe.yaml", nb201_path)
     env = {**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "1"}  # snapshot often, so the kill lands between two
-    driver = subprocess.Popen(_raynas("run", str(recipe), "--address", address, "--quiet", cwd=work),
+    driver = subprocess.Popen(_raynas("run", str(recipe), "--address", address, "--quiet"),
                               cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait(lambda: _spooled(work) >= KILL_AFTER and _searcher_saved(work), 120, "candidates and a snapshot")
@@ -89,7 +84,7 @@ def test_sigkilled_driver_resumes_with_nothing_lost_or_logged_twice(two_nodes, n
     run_id = run_of(spool)
     assert KILL_AFTER <= len(before) < N and run_id
 
-    resumed = subprocess.run(_raynas("resume", run_id, "--address", address, "--quiet", cwd=work),
+    resumed = subprocess.run(_raynas("resume", run_id, "--address", address, "--quiet"),
                              cwd=work, env=env, capture_output=True, text=True, timeout=240)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"Resuming MLflow run {run_id}: {len(before)} candidates logged" in resumed.stdout

@@ -134,9 +134,8 @@ def test_a_lost_trials_candidates_are_proposed_again_then_fail(nb201_path):
     the budget is spent but a trial is running, the driver waits rather than finishing."""
     from ray.tune.search import Searcher
 
-    search = build_search(recipe(nb201_path, "budget={max_candidates: 2}", "backend.workers=2"))
-    driver = search.driver
-    driver.requeue_lost = 1
+    driver = build_search(recipe(nb201_path, "budget={max_candidates: 2}", "backend={name: tune, workers: 2, "
+                                 "max_failures: 1}")).driver  # requeue_lost: backend.max_failures
     first = driver.suggest("t1")["candidates"]
     driver.suggest("t2")
     assert driver.suggest("t3") is None  # budget issued, trials running: wait

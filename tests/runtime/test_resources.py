@@ -3,7 +3,6 @@ has (issue 11) — instead of Ray waiting for them forever. Per node: two 1-CPU 
 2-CPU trial (a real two-node ``Cluster``)."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from raynas.errors import RecipeError
 from raynas.ray_env import RAY_CPU, RAY_GPU, Demand, check_resources
+from tests.clusters.two_nodes import two_nodes
 
 REPO = Path(__file__).resolve().parents[2]
 TRIAL = Demand("each Tune trial", {RAY_CPU: 1.0, RAY_GPU: 0.0},
@@ -37,24 +37,16 @@ def test_a_bundle_no_node_can_hold_names_its_field_and_the_cluster(amounts, fiel
 
 
 def test_per_node_on_a_real_two_node_cluster():
-    from ray.cluster_utils import Cluster
+    import ray
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    try:
-        cluster.add_node(num_cpus=1)
-        import ray
-
+    with two_nodes(cpus_per_node=1) as (cluster, _):
         ray.init(address=cluster.address, include_dashboard=False, logging_level="WARNING")
-        cluster.wait_for_nodes()
-        check_resources([TRIAL])  # 1 CPU: fits either node
-        with pytest.raises(RecipeError, match=r"^backend.cpus_per_worker: .*2 nodes, 2 CPUs"):
-            check_resources([Demand(TRIAL.what, {RAY_CPU: 2.0}, TRIAL.fields)])  # 2 in all, 1 per node
-    finally:
-        import ray
-
-        ray.shutdown()
-        cluster.shutdown()
+        try:
+            check_resources([TRIAL])  # 1 CPU: fits either node
+            with pytest.raises(RecipeError, match=r"^backend.cpus_per_worker: .*2 nodes, 2 CPUs"):
+                check_resources([Demand(TRIAL.what, {RAY_CPU: 2.0}, TRIAL.fields)])  # 2 in all, 1 per node
+        finally:
+            ray.shutdown()
 
 
 def _run(*args, cwd):

@@ -26,6 +26,7 @@ from raynas.supernet.fewshot import (
     run_split,
     run_split_trial,
 )
+from tests.clusters.two_nodes import two_nodes
 
 TRIAL = {"space": "nb201", "supernet": "nb201", "supernet_config": {"channels": 4}, "sampling": "uniform",
          "dataset": "digits", "train": {"epochs": 3, "batch_size": 64, "lr": 0.05, "num_threads": 1, "seed": 0}}
@@ -53,24 +54,19 @@ def flaky_trainable(config):
 def exhaustive(tmp_path_factory):
     """The exhaustive split trained on a two-node ``Cluster`` (one CPU each: one trial per node)."""
     import ray
-    from ray.cluster_utils import Cluster
 
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address, logging_level="WARNING")
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    try:
-        split = SplitConfig(method="exhaustive", epochs=3, split_epochs=[1], edges=[0], max_concurrent=2,
-                            cpus_per_trial=1, max_failures=1)
-        # a storage URI, as on a cluster (s3://, gs://): trials hand weights over through it, not by a path
-        storage = f"file://{tmp_path_factory.mktemp('tune')}"
-        return run_split(TRIAL, split, storage, name="fs", trainable=flaky_trainable)
-    finally:
-        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-        ray.shutdown()
-        cluster.shutdown()
+    with two_nodes(cpus_per_node=1) as (cluster, _):
+        ray.init(address=cluster.address, logging_level="WARNING")
+        cloudpickle.register_pickle_by_value(sys.modules[__name__])
+        try:
+            split = SplitConfig(method="exhaustive", epochs=3, split_epochs=[1], edges=[0], max_concurrent=2,
+                                cpus_per_trial=1, max_failures=1)
+            # a storage URI, as on a cluster (s3://, gs://): trials hand weights over through it, not a path
+            storage = f"file://{tmp_path_factory.mktemp('tune')}"
+            return run_split(TRIAL, split, storage, name="fs", trainable=flaky_trainable)
+        finally:
+            cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+            ray.shutdown()
 
 
 def test_exhaustive_split_makes_one_child_per_op_partitioning_the_root(exhaustive):
