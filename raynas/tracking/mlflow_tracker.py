@@ -4,8 +4,14 @@ Experiment = ``tracking.experiment`` or the recipe name; the run layout is descr
 ``raynas.tracking.sync``. The tracker is a ``SearchListener``:
   * every candidate is first appended to a local spool (``.raynas/spool/<id>.jsonl``, see
     ``raynas.tracking.spool``), then sent in batches (``batch_size`` candidates or every
-    ``flush_interval_s``) through ``RunSync``, never one run per candidate (unless
-    ``run_per_candidate``);
+    ``flush_interval_s``; the spool is fsynced first) through ``RunSync``, never one run per candidate
+    (unless ``run_per_candidate``);
+  * off the search's critical path: a flush hands the batches to MLflow's asynchronous logging and
+    returns (``RunSync.sync(wait=False)``); at most ``max_in_flight`` batches are in flight, the
+    candidates beyond wait in the spool and the state until a later flush finds the oldest batch done
+    (backpressure without stalling the search: memory holds a bounded number of batches, the backlog
+    is the records the tracker keeps anyway). A batch counts as sent once MLflow reports it logged;
+    its failure is an outage or a refusal like any other. ``on_end`` waits for every batch;
   * an outage (an unreachable or overloaded store: ``resilience.outage``) never reaches the search: the
     tracker warns once, keeps spooling, and retries with exponential backoff (``Backoff``), each attempt
     with short HTTP timeouts (``quick_http``); when the server is back, ``RunSync`` reconciles and sends
@@ -39,7 +45,8 @@ from raynas.runtime.records import (
     SearchSummary,
 )
 from raynas.tracking.context import cluster_tags, version_tags
-from raynas.tracking.resilience import Backoff, outage, quick_http, reason, refused
+from raynas.tracking.inflight import MAX_IN_FLIGHT
+from raynas.tracking.resilience import Background, Backoff, outage, reason, refused
 from raynas.tracking.spool import RunEnd, RunSpec, Spool, TrackingState, load_state
 from raynas.tracking.sync import RunSync
 from raynas.tracking.tables import PARQUET_TABLE
@@ -86,15 +93,18 @@ class MlflowTracker:
 
     def __init__(self, config: TrackingSpec | None = None, *, metric: str = VALID_ACC, mode: str = MAX,
                  backoff: Backoff | None = None, end_retry_delays_s: Sequence[float] = (1.0, 2.0, 4.0),
-                 stream: TextIO | None = None) -> None:
+                 stream: TextIO | None = None, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         """``config``: a recipe's ``tracking`` section, whole. ``metric``/``mode``: what "best" means
-        unless the search says otherwise (``on_start`` info ``metric``/``mode``)."""
+        unless the search says otherwise (``on_start`` info ``metric``/``mode``). ``max_in_flight``:
+        batches MLflow may be logging in the background at once (each <= 1,000 metric values)."""
         self.config = config if config is not None else TrackingSpec()
         self.tracking_uri = self.config.tracking_uri or default_tracking_uri()
         self.spool_dir = Path(self.config.spool_dir) if self.config.spool_dir else Path.cwd() / SPOOL_DIR
         self.metric, self.mode = metric, mode
         self.backoff = backoff or Backoff()
         self.end_retry_delays_s = tuple(end_retry_delays_s)
+        self.max_in_flight = max_in_flight
+        self._background = Background()  # quick HTTP limits while batches are in flight
         self.stream = stream  # None: sys.stderr at write time (keeps the tracker picklable)
         self.state: TrackingState | None = None
         self.spool: Spool | None = None
@@ -152,7 +162,7 @@ class MlflowTracker:
         self.metric, self.mode = info.get(INFO_METRIC, self.metric), info.get(INFO_MODE, self.mode)
         if self._known is not None:  # resumed: the run and its spool exist; the server holds part of it
             self.sync = RunSync(None, self.state, on_run=self.spool.run, table_interval_s=cfg.table_interval_s,
-                                reconcile=True)
+                                reconcile=True, max_in_flight=self.max_in_flight)
             self._attempt()
             return
         name = cfg.experiment or recipe.name
@@ -168,7 +178,8 @@ class MlflowTracker:
             metric=self.metric, mode=self.mode, run_per_candidate=cfg.run_per_candidate, plots=cfg.plots)
         self.state = TrackingState(spec)
         self.spool = Spool.create(self.spool_dir, spec)
-        self.sync = RunSync(None, self.state, on_run=self.spool.run, table_interval_s=cfg.table_interval_s)
+        self.sync = RunSync(None, self.state, on_run=self.spool.run, table_interval_s=cfg.table_interval_s,
+                            max_in_flight=self.max_in_flight)
         self._attempt()
 
     def on_candidate(self, record: CandidateRecord) -> None:
@@ -220,11 +231,13 @@ class MlflowTracker:
             why = "server still unreachable" if self.stopped is None else f"tracking stopped ({self.stopped})"
             self._say(f"{why}; {self.pending} candidates (and the run's summary) kept in {self.spool.path}. "
                       f"Replay them when it is back: {RESUME_COMMAND} {self.spool.path}")
+        self._background.release()
         summary.run_id = self.run_id
 
     # --- sending -----------------------------------------------------------------------------
     def flush(self) -> None:
-        """Make spooled candidates durable, then send them unless a backoff wait is running."""
+        """Make spooled candidates durable, then hand them to MLflow's background logging unless a
+        backoff wait is running; returns without waiting for the store."""
         self._last_flush = time.monotonic()
         if self.spool is None:
             return
@@ -232,18 +245,20 @@ class MlflowTracker:
         self._attempt()
 
     def _attempt(self, force: bool = False) -> bool:
-        """fsync the spool, then one sync attempt (skipped while backing off, unless ``force``); True
-        when all is sent. An outage (``resilience.outage``) is retried later; a request the store
-        refuses is reported once and skipped (``RunSync.refusals``), or, when it is the run itself,
-        stops tracking (the spool keeps everything); any other error is a bug and propagates."""
+        """fsync the spool, then one sync attempt (skipped while backing off, unless ``force``, which
+        also waits for every batch: True then means all is on the server). An outage
+        (``resilience.outage``, found in a call or in a finished background batch) is retried later; a
+        request the store refuses is reported once and skipped (``RunSync.refusals``), or, when it is
+        the run itself, stops tracking (the spool keeps everything); any other error is a bug and
+        propagates."""
         self.spool.sync()
         if self.stopped is not None or not (force or self.backoff.ready()):
             return False
+        self._background.hold(self.run_id)
         try:
-            with quick_http():
-                if self.sync.client is None:  # opening a store can fail too (bad path, migration)
-                    self.sync.client = self.client
-                self.sync.sync()
+            if self.sync.client is None:  # opening a store can fail too (bad path, migration)
+                self.sync.client = self.client
+            self.sync.sync(wait=force)
         except Exception as err:
             if refused(err):
                 self.stopped = reason(err, limit=300)
@@ -255,6 +270,7 @@ class MlflowTracker:
             self._outage(err)
             return False
         finally:
+            self._background.hold(self.run_id) if self.sync.in_flight else self._background.release()
             self._report_refusals()
         if self._down_since is not None:
             self._say(f"server back after {time.monotonic() - self._down_since:.0f} s; "

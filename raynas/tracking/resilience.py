@@ -2,7 +2,10 @@
 
 MLflow's HTTP client retries a failed request for minutes by default (7 retries, growing backoff,
 120-s timeout). ``quick_http()`` lowers those limits, through the environment variables MLflow reads
-at each request, for the duration of the tracker's own calls; a value the user exported wins.
+at each request, for the duration of the tracker's own calls; a value the user exported wins. Requests
+MLflow's background logging makes for the tracker run after the call that queued them returned:
+``Background`` keeps the limits in force (and MLflow's error line per failed batch of the tracker's run
+quiet: the tracker reports outages and refusals itself, once) while any such request is in flight.
 ``Backoff`` paces the tracker's retries of a failed sync so that a search pays at most one quick
 failed attempt per backoff period while the server is away.
 """
@@ -10,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import time
+from typing import Any
 
 from raynas.ray_env import env_defaults
 
@@ -25,6 +30,50 @@ QUICK_HTTP = {HTTP_MAX_RETRIES_ENV: "0", HTTP_TIMEOUT_ENV: "5", HTTP_BACKOFF_FAC
 def quick_http(settings: dict[str, str] | None = None) -> contextlib.AbstractContextManager[None]:
     """Within the block, MLflow HTTP requests give up fast (unless the user set the variables)."""
     return env_defaults(settings or QUICK_HTTP)
+
+
+ASYNC_LOGGER = "mlflow.utils.async_logging.async_logging_queue"  # logs "Run Id <id>: Failed to log run data…"
+
+
+class _RunErrors(logging.Filter):
+    """Drops MLflow's error record of a failed background batch of run ``run_id``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run_id: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (self.run_id and str(record.msg).startswith(f"Run Id {self.run_id}:"))
+
+
+class Background:
+    """``quick_http()`` and a quiet MLflow for a tracker's background requests: ``hold(run_id)`` when
+    handing MLflow a batch, ``release()`` once none is in flight. Process-wide, like ``quick_http``; a
+    pickled copy holds nothing."""
+
+    def __init__(self) -> None:
+        self._stack: contextlib.ExitStack | None = None
+        self._filter = _RunErrors()
+
+    def hold(self, run_id: str | None) -> None:
+        self._filter.run_id = run_id
+        if self._stack is None:
+            self._stack = contextlib.ExitStack()
+            self._stack.enter_context(quick_http())
+            logger = logging.getLogger(ASYNC_LOGGER)
+            logger.addFilter(self._filter)
+            self._stack.callback(logger.removeFilter, self._filter)
+
+    def release(self) -> None:
+        if self._stack is not None:
+            self._stack.close()
+            self._stack = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()
 
 
 @dataclasses.dataclass

@@ -13,27 +13,39 @@ Run layout (parent run of one search):
   * with ``run_per_candidate``, one nested child run per candidate (tag ``mlflow.parentRunId``)
     holding its lineage as params and its metrics at step 0 — the slow path, for users who ask.
 
+Off the critical path. Candidate metrics go out with MLflow's asynchronous logging
+(``log_batch(synchronous=False)``, see ``raynas.tracking.inflight``): ``sync(wait=False)`` hands MLflow
+the batches of the candidates not yet sent and returns; at most ``max_in_flight`` batches are in
+flight, and the candidates beyond wait in the state (and the spool) until a later ``sync()`` finds the
+oldest batch finished — memory holds a bounded number of batches, whatever the backlog. A batch counts
+as sent only once MLflow reports it logged; ``acked`` counts the candidates whose batches (and all
+before them) were. ``sync()`` (``wait=True``) returns once everything is on the server. Child runs,
+artifacts and the summary stay synchronous (MLflow has no asynchronous ``create_run`` nor artifact
+upload), and so does everything when ``inflight.background_ok()`` is False.
+
 Idempotence. ``sync()`` may fail anywhere (server down, response lost after the server committed).
-After a failure the next ``sync()`` first *reconciles*: it finds the run by its ``raynas.spool_id``
-tag, reads the highest step each candidate metric already has, which child runs exist, and which
-summary metrics are set; it then sends only what is missing. ``log_batch`` is one transaction on the
-server and batches go out in index order, so "every step above the server's highest" is exact: no
-candidate is lost and none is logged twice. Files are overwritten whole, which is idempotent by itself;
-``candidates.json`` is written once (``log_table`` appends to an existing file).
+On a failure it first waits for the batches still in flight, then the next ``sync()`` *reconciles*:
+it finds the run by its ``raynas.spool_id`` tag, reads the steps each candidate metric already has,
+which child runs exist, and which summary metrics are set; it then sends only what is missing. The
+steps are read exactly (batches may land out of order), so no candidate is lost and none is logged
+twice. Files are overwritten whole, which is idempotent by itself; ``candidates.json`` is written once
+(``log_table`` appends to an existing file).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import tempfile
 import time
 import warnings
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from raynas.metrics import COST_S, RUNNING, SIM_TIME_S
 from raynas.runtime.records import CandidateRecord
 from raynas.tracking import plots, split_runs, tables
+from raynas.tracking.inflight import MAX_IN_FLIGHT, InFlight, Sent, background_ok
 from raynas.tracking.spool import TrackingState
 
 MAX_METRICS_PER_BATCH = 1000
@@ -79,27 +91,52 @@ def candidate_metrics(rec: CandidateRecord, best: float | None, metric: str) -> 
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class Held:
+    """The steps of one metric the server holds: every step up to ``top`` but the ``gaps`` (compact for
+    the usual case, a prefix with few or no holes)."""
+
+    top: int = -1
+    gaps: frozenset[int] = frozenset()
+
+    def __contains__(self, step: int) -> bool:
+        return step <= self.top and step not in self.gaps
+
+    @classmethod
+    def of(cls, steps: Iterable[int]) -> "Held":
+        present = set(steps)
+        top = max(present, default=-1)
+        return cls(top, frozenset(i for i in range(top + 1) if i not in present))
+
+
+NOTHING = Held()
+
+
 class RunSync:
     """Pushes a ``TrackingState`` to MLflow; see the module docstring for the layout and guarantees.
 
     ``client`` is an ``MlflowClient`` (the tracker sets it before its first ``sync()``);
     ``on_run(run_id)`` is called once the run exists (the tracker records it in its spool).
     A request the store refuses (``resilience.refused``: an invalid value, say) is skipped, never
-    retried, and its MLflow message appended to ``refusals``; ``sync()`` raises whatever else the client
-    raises (and a refusal of the experiment or the run itself); the caller decides when to retry.
+    retried, and its MLflow message appended to ``refusals`` (a background batch's refusal too, when
+    it is found finished); ``sync()`` raises whatever else the client or a background batch raised
+    (and a refusal of the experiment or the run itself); the caller decides when to retry.
+    ``max_in_flight``: background batches at most (the backpressure bound, see the module docstring).
     """
 
     def __init__(self, client, state: TrackingState, on_run: Callable[[str], None] = lambda _: None,
-                 table_interval_s: float = 30.0, reconcile: bool = False) -> None:
+                 table_interval_s: float = 30.0, reconcile: bool = False, max_in_flight: int = MAX_IN_FLIGHT) -> None:
         self.client = client
         self.state = state
         self.on_run = on_run
         self.table_interval_s = table_interval_s
         self.suspect = reconcile  # True: the server may hold part of what we are about to send
         self.acked = 0  # records[:acked] are on the server
+        self.sent = 0  # records[:sent] were handed to MLflow (records[acked:sent] are in flight)
+        self.in_flight = InFlight(max_in_flight)
         self.finished = False
         self.experiment_id: str | None = None
-        self._have: dict[str, int] = {}  # metric key -> highest step on the server (after reconcile)
+        self._have: dict[str, Held] = {}  # metric key -> steps on the server (after reconcile)
         self._children: dict[int, Any] = {}  # candidate index -> existing child run (after reconcile)
         self._done: set[str] = set()  # finished setup/finish steps
         self._reconciled = False  # the server may hold part of the summary too
@@ -111,28 +148,71 @@ class RunSync:
         """Candidates not yet confirmed on the server."""
         return len(self.state.records) - self.acked
 
-    def sync(self) -> None:
+    def sync(self, wait: bool = True) -> None:
+        """Bring the run up to date. ``wait=False``: settle the background batches found finished, hand
+        MLflow the next ones (at most ``max_in_flight`` in flight) and return; the run's end is left for
+        a waiting call. ``wait=True``: return once every candidate and the end are on the server. On any
+        error the batches in flight are waited for first, so that the next call reconciles a run nobody
+        is writing to."""
         try:
+            self._reap()
             self._ensure_run()
             if self.suspect:
                 self._reconcile()
-            self._send_candidates()
-            if self.state.end is not None and not self.finished:
+            self._send_candidates(wait)
+            if wait and self.state.end is not None and not self.finished:
                 self._finish()
         except BaseException:
+            self._settle_all()
             self.suspect = True
             raise
 
-    def _refusable(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """``call(*args, **kwargs)``; a refusal is noted in ``refusals`` and skipped (``None``)."""
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy has nothing in flight: what was in flight is unconfirmed, and the copy reconciles."""
+        state = self.__dict__.copy()
+        if self.sent > self.acked:
+            state.update(sent=self.acked, suspect=True)
+        return state
+
+    # --- background batches ------------------------------------------------------------------------
+    def _refusal(self, what: str, err: BaseException) -> bool:
+        """True (and noted in ``refusals``) when ``err`` is the store refusing ``what``."""
         from raynas.tracking.resilience import reason, refused
 
+        if refused(err):
+            self.refusals.append(f"{what}: {reason(err, limit=300)}")
+            return True
+        return False
+
+    def _reap(self, block: bool = False) -> None:
+        """Settle the finished batches, oldest first (``block``: wait for the oldest). A refused batch
+        is noted and counts as done; any other error (an outage, a bug) is raised."""
+        while self.in_flight and (block or self.in_flight.oldest_done()):
+            block = False
+            sent, err = self.in_flight.pop()
+            if err is not None and not self._refusal(sent.what, err):
+                self._settle_all(confirmed=False)
+                raise err
+            self.acked = self.in_flight.first if self.in_flight else self.sent
+
+    def _settle_all(self, confirmed: bool = True) -> None:
+        """Wait for every batch in flight; those confirmed in order (up to the first failure, or none
+        unless ``confirmed``) advance ``acked``; the rest is to be sent again (``sent = acked``), after a
+        reconcile (the caller is failing: it marks the server suspect)."""
+        while self.in_flight:
+            sent, err = self.in_flight.pop()
+            confirmed = confirmed and (err is None or self._refusal(sent.what, err))
+            if confirmed:
+                self.acked = self.in_flight.first if self.in_flight else self.sent
+        self.sent = self.acked
+
+    def _refusable(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``call(*args, **kwargs)``; a refusal is noted in ``refusals`` and skipped (``None``)."""
         try:
             return call(*args, **kwargs)
         except Exception as err:
-            if not refused(err):
+            if not self._refusal(what, err):
                 raise
-            self.refusals.append(f"{what}: {reason(err, limit=300)}")
             return None
 
     # --- run -------------------------------------------------------------------------------------
@@ -185,20 +265,27 @@ class RunSync:
 
     # --- reconcile ---------------------------------------------------------------------------------
     def _reconcile(self) -> None:
-        """Learn what the server already holds, so the next sends skip it."""
+        """Learn what the server already holds (every step of every candidate metric), so the next
+        sends skip it; ``acked`` becomes the first candidate it lacks any of."""
         run_id, n = self.state.run_id, len(self.state.records)
         keys = set()
-        for rec, best in zip(self.state.records, self.state.best_so_far):
-            keys.update(candidate_metrics(rec, best, self.state.spec.metric))
-        self._have = {k: max((m.step for m in self.client.get_metric_history(run_id, k)), default=-1)
-                      for k in sorted(keys)}
-        self.acked = min([self._have[k] + 1 for k in keys] + [n])
+        for values in self._wanted():
+            keys.update(values)
+        self._have = {k: Held.of(m.step for m in self.client.get_metric_history(run_id, k)) for k in sorted(keys)}
+        self.acked = next((i for i, values in enumerate(self._wanted()) if any(i not in self._have[k] for k in values)),
+                          n)
         if self.state.spec.run_per_candidate:
             self._children = self._existing_children()
             complete = {i for i, run in self._children.items() if run.data.metrics}
             self.acked = min([i for i in range(self.acked) if i not in complete] + [self.acked])
+        self.sent = self.acked
         self._reconciled = True
         self.suspect = False
+
+    def _wanted(self) -> Iterator[dict[str, float]]:
+        """Each candidate's metrics, in index order."""
+        for rec, best in zip(self.state.records, self.state.best_so_far):
+            yield candidate_metrics(rec, best, self.state.spec.metric)
 
     def _existing_children(self) -> dict[int, Any]:
         found, token = {}, None
@@ -212,26 +299,53 @@ class RunSync:
                 return found
 
     # --- candidates --------------------------------------------------------------------------------
-    def _send_candidates(self) -> None:
+    def _send_candidates(self, wait: bool) -> None:
+        """Send the candidates from ``sent`` on; with ``wait``, until all are confirmed (waiting on the
+        oldest batch whenever ``max_in_flight`` are in flight)."""
+        while True:
+            while self.sent < len(self.state.records) and not self.in_flight.full:
+                self._send_batch()
+            if not (wait and self.in_flight):
+                break
+            self._reap(block=True)
+        if self.sent == len(self.state.records):
+            self._have = {}
+        if not self.in_flight:
+            self.acked = self.sent
+        if (self.state.records or self.state.failures) and time.monotonic() - self._table_at >= self.table_interval_s:
+            self._log_parquet()
+
+    def _send_batch(self) -> None:
+        """One batch: the metrics of whole candidates from ``sent`` on (<= ``MAX_METRICS_PER_BATCH``
+        unless one candidate alone has more), in the background when MLflow's async logging can be
+        trusted (``inflight.background_ok``); then their child runs (synchronous), if asked for."""
+        first, (metrics, end) = self.sent, self._next_batch()
+        what = f"candidates {first}-{end - 1}"
+        background = background_ok()
+        op = self._refusable(what, self.client.log_batch, self.state.run_id, metrics=metrics,
+                             synchronous=not background) if metrics else None
+        if background and op is not None:
+            self.in_flight.add(Sent(what, first, end, op))
+        if self.state.spec.run_per_candidate:
+            for rec in self.state.records[first:end]:
+                self._refusable(f"candidate {rec.index}'s child run", self._child_run, rec)
+        self.sent = end
+
+    def _next_batch(self) -> tuple[list, int]:
+        """The metrics (not already on the server) of candidates ``sent..end-1``, and ``end``."""
         from mlflow.entities import Metric
 
-        state, start = self.state, self.acked
-        n = len(state.records)
-        if start < n:
-            now = int(time.time() * 1000)
-            metrics = [Metric(k, v, now, rec.index)
-                       for rec, best in zip(state.records[start:n], state.best_so_far[start:n])
-                       for k, v in candidate_metrics(rec, best, state.spec.metric).items()
-                       if rec.index > self._have.get(k, -1)]
-            for chunk in _chunks(metrics, MAX_METRICS_PER_BATCH):
-                steps = f"candidates {chunk[0].step}-{chunk[-1].step}"
-                self._refusable(steps, self.client.log_batch, state.run_id, metrics=chunk)
-            if state.spec.run_per_candidate:
-                for rec in state.records[start:n]:
-                    self._refusable(f"candidate {rec.index}'s child run", self._child_run, rec)
-            self.acked, self._have = n, {}
-        if (n or state.failures) and time.monotonic() - self._table_at >= self.table_interval_s:
-            self._log_parquet()
+        state, metrics, i, now = self.state, [], self.sent, int(time.time() * 1000)
+        while i < len(state.records):
+            rec = state.records[i]
+            mine = [Metric(k, v, now, rec.index) for k, v in
+                    candidate_metrics(rec, state.best_so_far[i], state.spec.metric).items()
+                    if rec.index not in self._have.get(k, NOTHING)]
+            if metrics and len(metrics) + len(mine) > MAX_METRICS_PER_BATCH:
+                break
+            metrics.extend(mine)
+            i += 1
+        return metrics, i
 
     def _child_run(self, rec: CandidateRecord) -> None:
         from mlflow.entities import Metric, Param
