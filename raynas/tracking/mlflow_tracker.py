@@ -143,6 +143,10 @@ class MlflowTracker:
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
         return self._client
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Without the client (and its store's connections, queue and threads): made again when needed."""
+        return {k: v for k, v in self.__dict__.items() if k != "_client"}
+
     @property
     def run_id(self) -> str | None:
         return self.state.run_id if self.state else None

@@ -168,8 +168,9 @@ class RunSync:
             raise
 
     def __getstate__(self) -> dict[str, Any]:
-        """A copy has nothing in flight: what was in flight is unconfirmed, and the copy reconciles."""
-        state = self.__dict__.copy()
+        """A copy has no client (the tracker gives it one) and nothing in flight: what was in flight is
+        unconfirmed, and the copy reconciles."""
+        state = {**self.__dict__, "client": None}
         if self.sent > self.acked:
             state.update(sent=self.acked, suspect=True)
         return state
