@@ -6,23 +6,28 @@ number of workers. The figure of merit is
 
     ratio = wall time / ideal time,   ideal = candidates * delay / workers
 
-(1.00 would be a runner with no overhead at all). Goal: ratio <= 1.10 for the ``tune`` backend at
-300 candidates, 0.2 s each, 2 workers (Ray Tune's own scalability benchmarks allow about 1.14).
+(1.00 would be a runner with no overhead at all). Goal: ratio <= 1.10 for the ``tune`` backend with its
+default ``backend.candidates_per_trial: auto`` at 2,000 and 10,000 candidates, with 0.1-s and 1-s
+evaluations (Ray Tune's own scalability benchmark, 10,000 1-s trials on 16 cores, is at 1.14).
 
+* A *case* is ``CANDIDATES:DELAY:WORKERS`` (``--case``, repeatable; ``--candidates/--delay/--workers``
+  give one). Workers only sleep, so a case may have more workers than the machine has cores: Ray is
+  started with ``num_cpus`` = the most workers of any case (logical CPUs, as in Ray's own benchmark).
 * ``raw``: the random strategy and the evaluator driven from a ``ThreadPoolExecutor`` with ``workers``
   threads, one candidate per call (the evaluator sleeps, so threads run in parallel). The strategy is
   only touched from the main thread, as Tune touches a Searcher.
 * ``tune batch=B``: ``build_search(recipe).run()`` with ``backend.name=tune``, ``backend.workers``
-  and ``backend.candidates_per_trial=B`` (one Tune trial evaluates B candidates back to back),
-  ``budget.max_candidates``, ``ray.num_cpus=workers``. Timed from ``Search.run`` start to end, i.e.
+  and ``backend.candidates_per_trial=B`` (``auto``, the default, or a number: one Tune trial evaluates
+  B candidates back to back), ``budget.max_candidates``. Timed from ``Search.run`` start to end, i.e.
   Tuner construction, actor start-up, all trials and teardown. ``ray.init`` happens once, before,
-  through ``ensure_ray(num_cpus=workers)``, and is timed and reported on its own.
+  through ``ensure_ray``, and is timed and reported on its own.
 
 Usage::
 
-    .venv/bin/python benchmarks/overhead.py                    # 300 candidates, 0.2 s, 2 workers, batch 1,5,10
-    .venv/bin/python benchmarks/overhead.py --candidates 60    # quick check
-    .venv/bin/python benchmarks/overhead.py --repeats 3 --write   # best of 3, section into docs/BENCHMARKS.md
+    .venv/bin/python benchmarks/overhead.py                        # 300 x 0.2 s on 2 workers, auto,1,10
+    .venv/bin/python benchmarks/overhead.py --candidates 60        # quick check
+    .venv/bin/python benchmarks/overhead.py --no-raw --batch auto,1 --case 2000:0.1:2 --case 10000:0.1:2 \
+        --case 2000:1:16 --case 10000:1:16 --write                 # the scale goal (about 40 min)
 
 With ``--repeats R`` every runner runs R times and the best (lowest) wall time is reported, as with
 ``timeit``: noise from other processes only ever adds time. All runs are listed in the output.
@@ -46,9 +51,27 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a source checkout
     sys.path.insert(0, str(ROOT))
 
+from raynas.recipes.schema import AUTO  # noqa: E402
+
 SECTION = "## Orchestration overhead (benchmarks/overhead.py)"
 GOAL = 1.10
 TUNE_REFERENCE = 1.14
+
+
+@dataclass(frozen=True)
+class Case:
+    """One setting: ``candidates`` evaluations of ``delay`` wall seconds each on ``workers`` workers."""
+
+    candidates: int
+    delay: float
+    workers: int
+
+    @property
+    def ideal_s(self) -> float:
+        return self.candidates * self.delay / self.workers
+
+    def __str__(self) -> str:
+        return f"{self.candidates:,} x {self.delay:g} s on {self.workers}"
 
 
 @dataclass
@@ -58,15 +81,15 @@ class Run:
     wall_s: float
     candidates: int
     trials: int
-    batch: int
+    first_batch: int  # candidates in the trial whose result came first
     delay: float
     first_result_s: float  # when the first candidate result reached the driver
     last_result_s: float  # when the last one did
 
     @property
     def startup_s(self) -> float:
-        """Time before the first trial began evaluating: first result less one trial's evaluations."""
-        return max(0.0, self.first_result_s - self.batch * self.delay)
+        """Time before the first trial began evaluating: first result less that trial's evaluations."""
+        return max(0.0, self.first_result_s - self.first_batch * self.delay)
 
     @property
     def effective_workers(self) -> float:
@@ -77,19 +100,24 @@ class Run:
 
 @dataclass
 class Measurement:
-    """All repeats of one runner; the best (shortest) one is the reported figure."""
+    """All repeats of one runner on one case; the best (shortest) one is the reported figure."""
 
+    case: Case
     label: str
-    batch: int
+    batch: int | str
     runs: list[Run] = field(default_factory=list)
 
     @property
     def best(self) -> Run:
         return min(self.runs, key=lambda r: r.wall_s)
 
+    @property
+    def ratio(self) -> float:
+        return self.best.wall_s / self.case.ideal_s
 
-def make_recipe(*, candidates: int, delay: float, workers: int, batch: int, storage: str | None,
-                seed: int, name: str) -> Any:
+
+def make_recipe(*, candidates: int, delay: float, workers: int, batch: int | str, storage: str | None,
+                seed: int, name: str, num_cpus: int | None = None) -> Any:
     from raynas.recipes.schema import parse_recipe
 
     return parse_recipe({
@@ -101,16 +129,18 @@ def make_recipe(*, candidates: int, delay: float, workers: int, batch: int, stor
         "budget": {"max_candidates": candidates},
         "backend": {"name": "tune", "workers": workers, "candidates_per_trial": batch,
                     "storage_path": storage},
-        "ray": {"num_cpus": workers},
+        "ray": {"num_cpus": num_cpus or workers},
     })
 
 
 class _ResultTimes:
-    """A SearchListener that notes when the first and the last candidate results reached the driver."""
+    """A SearchListener noting when the first and the last candidate results reached the driver, and
+    the trials they came in."""
 
     def __init__(self) -> None:
         self.first_s: float | None = None
         self.last_s: float | None = None
+        self.trials: dict[str, int] = {}  # trial id -> candidates, in the order results came
 
     def on_start(self, info: dict[str, Any]) -> None:
         pass
@@ -119,6 +149,7 @@ class _ResultTimes:
         if self.first_s is None:
             self.first_s = record.wall_s
         self.last_s = record.wall_s
+        self.trials[record.trial_id] = self.trials.get(record.trial_id, 0) + 1
 
     def on_end(self, summary: Any) -> None:
         pass
@@ -150,7 +181,7 @@ def run_raw(recipe: Any) -> Run:
                 last = time.perf_counter() - start
                 first = first or last
     wall = time.perf_counter() - start
-    return Run(wall_s=wall, candidates=done, trials=done, batch=1, delay=evaluator.config.wall_delay_s,
+    return Run(wall_s=wall, candidates=done, trials=done, first_batch=1, delay=evaluator.config.wall_delay_s,
                first_result_s=first, last_result_s=last)
 
 
@@ -167,67 +198,51 @@ def run_tune(recipe: Any) -> Run:
     if summary.num_candidates != n or summary.num_failed:
         raise RuntimeError(f"tune run evaluated {summary.num_candidates} of {n} candidates "
                            f"({summary.num_failed} failed)")
-    batch = recipe.backend.candidates_per_trial
-    return Run(wall_s=wall, candidates=summary.num_candidates, trials=-(-n // batch), batch=batch,
-               delay=recipe.evaluator.config.wall_delay_s, first_result_s=times.first_s,
-               last_result_s=times.last_s)
+    return Run(wall_s=wall, candidates=summary.num_candidates, trials=len(times.trials),
+               first_batch=next(iter(times.trials.values())), delay=recipe.evaluator.config.wall_delay_s,
+               first_result_s=times.first_s, last_result_s=times.last_s)
 
 
-def ideal_s(candidates: int, delay: float, workers: int) -> float:
-    return candidates * delay / workers
-
-
-def overhead_per_trial_ms(run: Run, delay: float, workers: int) -> float:
+def overhead_per_trial_ms(run: Run, case: Case) -> float:
     """Worker time lost per trial once running: (wall - start-up - ideal) * workers / trials."""
-    lost = run.wall_s - run.startup_s - ideal_s(run.candidates, delay, workers)
-    return lost * workers / run.trials * 1e3
+    lost = run.wall_s - run.startup_s - case.ideal_s
+    return lost * case.workers / run.trials * 1e3
 
 
 # --- reporting -----------------------------------------------------------------------------------
-def table(results: list[Measurement], args: argparse.Namespace) -> list[str]:
-    ideal = ideal_s(args.candidates, args.delay, args.workers)
-    rows = ["| runner | candidates / trial | trials | wall (s) | ratio | start-up (s) | ratio without start-up "
-            "| effective workers | overhead / trial after start-up (ms) | all runs: ratio |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+def table(results: list[Measurement]) -> list[str]:
+    rows = ["| case (candidates x delay on workers) | runner | candidates / trial | trials | ideal (s) | wall (s) "
+            "| ratio | start-up (s) | ratio without start-up | effective workers "
+            "| overhead / trial after start-up (ms) | all runs: ratio |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for m in results:
-        b = m.best
+        b, ideal = m.best, m.case.ideal_s
         runs = ", ".join(f"{r.wall_s / ideal:.3f}" for r in m.runs)
-        rows.append(f"| {m.label} | {m.batch} | {b.trials} | {b.wall_s:.2f} | **{b.wall_s / ideal:.3f}** | "
-                    f"{b.startup_s:.2f} | {(b.wall_s - b.startup_s) / ideal:.3f} | {b.effective_workers:.2f} | "
-                    f"{overhead_per_trial_ms(b, args.delay, args.workers):.0f} | {runs} |")
+        batch = f"{m.batch} (mean {b.candidates / b.trials:.1f})" if m.batch == AUTO else str(m.batch)
+        rows.append(f"| {m.case} | {m.label} | {batch} | {b.trials:,} | {ideal:.1f} | {b.wall_s:.2f} | "
+                    f"**{m.ratio:.3f}** | {b.startup_s:.2f} | {(b.wall_s - b.startup_s) / ideal:.3f} | "
+                    f"{b.effective_workers:.2f} | {overhead_per_trial_ms(b, m.case):.0f} | {runs} |")
     return rows
 
 
-def verdict(results: list[Measurement], args: argparse.Namespace) -> str:
-    ideal = ideal_s(args.candidates, args.delay, args.workers)
-    tune = [m for m in results if m.label == "tune"]
-    if not tune:
-        return "The `tune` backend was not measured."
-    passing = sorted(m.batch for m in tune if m.best.wall_s / ideal <= GOAL)
-    has_one = any(m.batch == 1 for m in tune)
-    if 1 in passing:
-        text = f"One trial per candidate meets the goal (ratio <= {GOAL:.2f})."
-    elif passing:
-        one = "One trial per candidate does **not** meet" if has_one else "One trial per candidate was not measured"
-        text = (f"{one} the goal (ratio <= {GOAL:.2f}); batching candidates into trials does: "
-                f"`backend.candidates_per_trial: {passing[0]}` is the smallest measured batch that meets it.")
-    else:
-        best = min(tune, key=lambda m: m.best.wall_s - m.best.startup_s)
-        text = (f"No measured setting of the `tune` backend meets the goal (ratio <= {GOAL:.2f}). Start-up "
-                f"makes the difference: without it, `candidates_per_trial: {best.batch}` would be at "
-                f"{(best.best.wall_s - best.best.startup_s) / ideal:.3f}, and start-up has to stay under "
-                f"{max(0.0, GOAL * ideal - (best.best.wall_s - best.best.startup_s)):.1f} s for it to meet "
-                f"the goal.")
-    # What one trial per candidate loses even with every worker running: the per-trial cost of the
-    # rows that did run on all workers, against one candidate's evaluation time.
-    full = [overhead_per_trial_ms(m.best, args.delay, args.workers) for m in tune
-            if m.best.effective_workers >= 0.9 * args.workers]
-    if full and has_one and 1 not in passing:
-        per = max(0.0, min(full))
-        text += (f" With every worker running, a trial still costs about {per:.0f} ms (the best row that ran "
-                 f"on all workers), about {per / (args.delay * 1e3):.0%} of a {args.delay:g}-s candidate "
-                 f"that has a trial of its own.")
-    return text
+def verdict(results: list[Measurement]) -> str:
+    """Whether the default (auto) meets the goal in every case measured, and what one trial per
+    candidate does."""
+    auto = [m for m in results if m.label == "tune" and m.batch == AUTO]
+    one = [m for m in results if m.label == "tune" and m.batch == 1]
+    lines = []
+    if auto:
+        failing = [m for m in auto if m.ratio > GOAL]
+        worst = max(auto, key=lambda m: m.ratio)
+        lines.append(f"The default, `candidates_per_trial: auto`, {'meets' if not failing else 'does **not** meet'} "
+                     f"the goal (ratio <= {GOAL:.2f}) in {len(auto) - len(failing)} of {len(auto)} case(s); "
+                     f"worst {worst.ratio:.3f} ({worst.case}).")
+    if one:
+        worst = max(one, key=lambda m: m.ratio)
+        lines.append(f"One trial per candidate (`candidates_per_trial: 1`): worst {worst.ratio:.3f} ({worst.case}), "
+                     f"{overhead_per_trial_ms(worst.best, worst.case):.0f} ms lost per trial, effective workers "
+                     f"{worst.best.effective_workers:.2f} of {worst.case.workers}.")
+    return " ".join(lines) or "The `tune` backend was not measured."
 
 
 ANALYSIS = """\
@@ -276,32 +291,32 @@ def _load() -> float:
 def section(results: list[Measurement], init_s: float, args: argparse.Namespace) -> str:
     import ray
 
-    ideal = ideal_s(args.candidates, args.delay, args.workers)
     cmd = " ".join(["benchmarks/overhead.py", *sys.argv[1:]])
     lines = [
         SECTION,
         "",
-        "How much wall time the `tune` backend adds to the evaluations themselves, against a raw Python "
-        "loop running the same evaluator and random strategy on a thread pool.",
+        "How much wall time the `tune` backend adds to the evaluations themselves"
+        + (", against a raw Python loop running the same evaluator and random strategy on a thread pool."
+           if not args.no_raw else "."),
         "",
-        f"* Evaluator: tabular NAS-Bench-201 (CIFAR-10) with `wall_delay_s: {args.delay:g}` (each candidate "
-        f"sleeps {args.delay:g} s); strategy: random; {args.candidates} candidates; {args.workers} workers.",
-        f"* **ratio = wall / ideal**, ideal = candidates x delay / workers = {args.candidates} x "
-        f"{args.delay:g} / {args.workers} = {ideal:.2f} s. Goal: ratio <= {GOAL:.2f} (Ray Tune's own "
-        f"scalability benchmarks allow about {TUNE_REFERENCE:.2f}).",
-        f"* `tune`: `build_search(recipe).run()` with `backend.name: tune`, `backend.workers: {args.workers}`, "
-        f"`backend.candidates_per_trial` as listed, `ray.num_cpus: {args.workers}`; timed from the start to "
-        "the end of `Search.run` (Tuner set-up, actor start-up, all trials, teardown). `ray.init` is done "
-        "once, before, and timed on its own.",
-        f"* `raw`: `concurrent.futures.ThreadPoolExecutor({args.workers})`, one candidate per call, the "
-        "strategy called from the main thread; no Ray.",
+        "* Evaluator: tabular NAS-Bench-201 (CIFAR-10) with `wall_delay_s` = the case's delay (each candidate "
+        "sleeps that long); strategy: random.",
+        "* **ratio = wall / ideal**, ideal = candidates x delay / workers. Goal: ratio <= "
+        f"{GOAL:.2f} with the default `candidates_per_trial: auto` (Ray Tune's own scalability benchmark: "
+        f"about {TUNE_REFERENCE:.2f}).",
+        f"* `tune`: `build_search(recipe).run()` with `backend.name: tune`, the case's `backend.workers`, "
+        f"`backend.candidates_per_trial` as listed, `ray.num_cpus: {args.num_cpus}` (logical: workers "
+        "sleep); timed from the start to the end of `Search.run` (Tuner set-up, actor start-up, all trials, "
+        "teardown). `ray.init` is done once, before, and timed on its own.",
+        *([] if args.no_raw else ["* `raw`: `concurrent.futures.ThreadPoolExecutor(workers)`, one candidate per "
+                                  "call, the strategy called from the main thread; no Ray."]),
         f"* Best of {args.repeats} run(s) per row (noise only adds time); every run's ratio is listed.",
         "",
-        *table(results, args),
+        *table(results),
         "",
-        f"`ray.init` (`ensure_ray(num_cpus={args.workers})`, once, in no row): **{init_s:.2f} s**.",
+        f"`ray.init` (`ensure_ray(num_cpus={args.num_cpus})`, once, in no row): **{init_s:.2f} s**.",
         "",
-        verdict(results, args),
+        verdict(results),
         "",
         f"Measured {datetime.date.today().isoformat()} with `{cmd}` on {platform.machine()} "
         f"({os.cpu_count()} CPUs), Python {platform.python_version()}, Ray {ray.__version__}; "
@@ -314,13 +329,30 @@ def section(results: list[Measurement], init_s: float, args: argparse.Namespace)
 
 
 # --- main ----------------------------------------------------------------------------------------
+def _case(text: str) -> Case:
+    try:
+        n, delay, workers = text.split(":")
+        case = Case(int(n), float(delay), int(workers))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected CANDIDATES:DELAY:WORKERS, got {text!r}") from None
+    if case.candidates < 1 or case.delay <= 0 or case.workers < 1:
+        raise argparse.ArgumentTypeError(f"{text}: candidates, delay and workers must be positive")
+    return case
+
+
+def _batch(text: str) -> int | str:
+    return AUTO if text == AUTO else int(text)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--case", type=_case, action="append", default=[],
+                   help="CANDIDATES:DELAY:WORKERS, repeatable (default: --candidates:--delay:--workers)")
     p.add_argument("--candidates", type=int, default=300, help="candidates per run (default 300)")
     p.add_argument("--delay", type=float, default=0.2, help="evaluator wall seconds per candidate (0.2)")
-    p.add_argument("--workers", type=int, default=2, help="parallel workers, and ray num_cpus (2)")
-    p.add_argument("--batch", default="1,5,10",
-                   help="comma-separated candidates_per_trial values for the tune backend (1,5,10)")
+    p.add_argument("--workers", type=int, default=2, help="parallel workers (2)")
+    p.add_argument("--batch", default="auto,1,10",
+                   help="comma-separated candidates_per_trial values (numbers or auto) for the tune backend")
     p.add_argument("--repeats", type=int, default=1, help="runs per runner; the best is reported (1)")
     p.add_argument("--no-raw", action="store_true", help="skip the raw-loop baseline")
     p.add_argument("--pause", type=float, default=3.0,
@@ -332,12 +364,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"write the results as the section '{SECTION[3:]}' of docs/BENCHMARKS.md")
     args = p.parse_args(argv)
     try:
-        args.batches = [int(b) for b in args.batch.split(",") if b.strip()]
+        args.batches = [_batch(b.strip()) for b in args.batch.split(",") if b.strip()]
     except ValueError:
-        p.error(f"--batch: expected comma-separated integers, got {args.batch!r}")
-    if (args.candidates < 1 or args.delay <= 0 or args.workers < 1 or args.repeats < 1
-            or args.pause < 0 or any(b < 1 for b in args.batches)):
-        p.error("--candidates, --delay, --workers, --repeats and every --batch must be positive")
+        p.error(f"--batch: expected comma-separated integers or auto, got {args.batch!r}")
+    if not args.case:
+        try:
+            args.case = [_case(f"{args.candidates}:{args.delay}:{args.workers}")]
+        except argparse.ArgumentTypeError as err:
+            p.error(str(err))
+    if args.repeats < 1 or args.pause < 0 or any(b != AUTO and b < 1 for b in args.batches):
+        p.error("--repeats and every --batch must be positive")
+    args.num_cpus = max(c.workers for c in args.case)
     return args
 
 
@@ -346,35 +383,32 @@ def main(argv: list[str] | None = None) -> int:
     from raynas.ray_env import ensure_ray
 
     args.load_before = _load()
-    ideal = ideal_s(args.candidates, args.delay, args.workers)
-    print(f"{args.candidates} candidates x {args.delay:g} s on {args.workers} workers: ideal {ideal:.2f} s",
-          flush=True)
     t = time.perf_counter()
-    ensure_ray(num_cpus=args.workers)
+    ensure_ray(num_cpus=args.num_cpus)
     init_s = time.perf_counter() - t
     print(f"ray.init: {init_s:.2f} s", flush=True)
 
     storage = args.storage or tempfile.mkdtemp(prefix="raynas-overhead-")
-    common = dict(candidates=args.candidates, delay=args.delay, workers=args.workers, seed=args.seed,
-                  storage=storage)
     results: list[Measurement] = []
-    if not args.no_raw:
-        results.append(Measurement("raw", 1))
-    results += [Measurement("tune", b) for b in args.batches]
+    for case in args.case:
+        results += [Measurement(case, "raw", 1)] if not args.no_raw else []
+        results += [Measurement(case, "tune", b) for b in args.batches]
     try:
         # Interleave the repeats (raw, tune b1, b5, ..., raw, ...) so that a noisy spell on a shared
         # machine does not land on one runner only.
         for rep in range(args.repeats):
-            for m in results:
+            for i, m in enumerate(results):
                 time.sleep(args.pause)
-                recipe = make_recipe(batch=m.batch, name=f"overhead_{m.label}_b{m.batch}_r{rep}", **common)
+                c = m.case
+                recipe = make_recipe(candidates=c.candidates, delay=c.delay, workers=c.workers, batch=m.batch,
+                                     storage=storage, seed=args.seed, num_cpus=args.num_cpus,
+                                     name=f"overhead_{i}_{m.label}_b{m.batch}_r{rep}")
                 run = run_raw(recipe) if m.label == "raw" else run_tune(recipe)
                 m.runs.append(run)
-                print(f"  [{rep + 1}/{args.repeats}] {m.label:4s} batch={m.batch:<3d} wall {run.wall_s:7.2f} s  "
-                      f"ratio {run.wall_s / ideal:.3f}  start-up {run.startup_s:5.2f} s  "
-                      f"effective workers {run.effective_workers:4.2f}  "
-                      f"overhead/trial {overhead_per_trial_ms(run, args.delay, args.workers):5.0f} ms",
-                      flush=True)
+                print(f"  [{rep + 1}/{args.repeats}] {c}: {m.label:4s} batch={m.batch!s:<4s} wall {run.wall_s:8.2f} s"
+                      f"  ideal {c.ideal_s:7.1f} s  ratio {run.wall_s / c.ideal_s:.3f}  trials {run.trials:,}  "
+                      f"start-up {run.startup_s:5.2f} s  effective workers {run.effective_workers:5.2f}  "
+                      f"overhead/trial {overhead_per_trial_ms(run, c):5.0f} ms", flush=True)
     finally:
         if args.storage is None:
             shutil.rmtree(storage, ignore_errors=True)

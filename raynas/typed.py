@@ -150,7 +150,7 @@ def _move_renamed(data: dict, moved: Mapping[str, str], path: str) -> dict:
 
 
 def _check_limits(value: Any, meta: typing.Mapping[str, Any], path: str) -> None:
-    if value is None:
+    if value is None or isinstance(value, str):  # limits bound numbers (a field may also take a word)
         return
     for key, (ok, sym) in _LIMITS.items():
         if key in meta and not ok(value, meta[key]):

@@ -17,6 +17,7 @@ from raynas.strategies.constraints import Constraint
 from raynas.typed import bounded, from_dict, to_dict
 
 TUNE, SIMULATE = "tune", "simulate"
+AUTO = "auto"  # backend.candidates_per_trial: sized from the measured evaluation time
 COMPONENTS = ("space", "evaluator", "strategy")  # the recipe sections naming a registered component
 
 
@@ -85,7 +86,8 @@ class BackendSpec:
 
     name: Literal["tune", "simulate"] = TUNE
     workers: int = bounded(1, gt=0, le=100_000)  # virtual workers are allocated up front
-    candidates_per_trial: int = bounded(1, gt=0)
+    # a number, or "auto": sized from the measured evaluation time (raynas.runtime.batching)
+    candidates_per_trial: int | Literal["auto"] = bounded(AUTO, gt=0)
     cpus_per_worker: float = bounded(1.0, gt=0)
     gpus_per_worker: float = bounded(0.0, ge=0)
     storage_path: str | None = None

@@ -3,6 +3,7 @@ in the manner of Syne Tune's simulator backend) and ``tune`` (a real Ray Tune ``
 from __future__ import annotations
 
 import heapq
+import time
 from typing import Any
 
 from ray.tune.search import Searcher
@@ -12,7 +13,7 @@ from raynas.evaluators.base import Evaluator
 from raynas.metrics import COST_S
 from raynas.ray_env import quiet_tune
 from raynas.recipes.schema import BackendSpec
-from raynas.runtime.driver import CANDIDATES, SearchDriver
+from raynas.runtime.driver import CANDIDATES, EVAL_WALL_S, SearchDriver
 from raynas.runtime.failures import FailureNotes, error_line
 from raynas.storage import join, resolve
 
@@ -20,8 +21,10 @@ from raynas.storage import join, resolve
 def evaluate_candidates(evaluator: Evaluator, config: dict[str, Any]) -> dict[str, Any]:
     """Evaluate a trial's candidates; the one function both backends run per trial."""
     space = evaluator.space
-    results = evaluator.evaluate([space.from_str(c["arch"]) for c in config[CANDIDATES]])
-    out: dict[str, Any] = {CANDIDATES: [r.to_dict() for r in results]}
+    archs = [space.from_str(c["arch"]) for c in config[CANDIDATES]]
+    start = time.perf_counter()
+    results = evaluator.evaluate(archs)
+    out: dict[str, Any] = {CANDIDATES: [r.to_dict() for r in results], EVAL_WALL_S: time.perf_counter() - start}
     for key in results[0].metrics:
         out[key] = max(r.metrics[key] for r in results)  # a scalar Tune can show/sort by
     return out

@@ -1,9 +1,10 @@
 """``SearchDriver``: the Searcher Tune (or the simulator) talks to. It wraps a strategy and adds the
 search clock, the budget, candidate batching and event delivery to listeners.
 
-A trial config is ``{"candidates": [{"id", "arch", "parent", "variation", "generation"}, …]}`` with
-``candidates_per_trial`` entries (batching amortises per-trial overhead); the trial reports
-``{"candidates": [Result.to_dict(), …]}``. Each candidate is forwarded to the strategy as if it were a
+A trial config is ``{"candidates": [{"id", "arch", "parent", "variation", "generation"}, …]}`` with as
+many entries as ``batching`` says (``runtime.batching``: a fixed number, or sized from the measured
+evaluation time, to amortise per-trial overhead); the trial reports ``{"candidates": [Result.to_dict(),
+…], "eval_wall_s": seconds}``. Each candidate is forwarded to the strategy as if it were a
 trial of its own, with only the visible metrics. A candidate that would finish after the simulated
 budget is dropped (the strategy is told it failed) and not recorded.
 
@@ -26,6 +27,7 @@ from ray.tune.search import Searcher
 
 from raynas.evaluators.base import Result
 from raynas.metrics import FAILED, FINISHED, MAX
+from raynas.runtime.batching import Batching
 from raynas.runtime.clock import VirtualWorkers
 from raynas.runtime.lost import is_lost
 from raynas.runtime.records import FAILURE_HOOK, CandidateRecord, FailedCandidate, SearchListener, SearchSummary
@@ -34,13 +36,14 @@ from raynas.strategies.base import Strategy
 from raynas.strategies.constraints import Constraint, satisfied
 
 CANDIDATES = "candidates"
+EVAL_WALL_S = "eval_wall_s"  # a trial's result: wall seconds its evaluator took for all its candidates
 NO_RESULTS = "the trial ended without reporting its candidates' results"
 NOT_REPORTED = "the backend reported no error message"
 
 
 class SearchDriver(PickledState, Searcher):
     def __init__(self, strategy: Strategy, *, sim_budget_s: float | None, max_candidates: int | None,
-                 workers: int = 1, candidates_per_trial: int = 1,
+                 workers: int = 1, batching: Batching | None = None,
                  listeners: Sequence[SearchListener] = (), reference: dict | None = None,
                  constraints: Sequence[Constraint] = (),
                  extra_metrics: Callable[[Any], dict[str, float]] | None = None,
@@ -50,7 +53,7 @@ class SearchDriver(PickledState, Searcher):
         self.space = strategy.space
         self.sim_budget_s = sim_budget_s
         self.max_candidates = max_candidates
-        self.candidates_per_trial = candidates_per_trial
+        self.batching = batching or Batching(1)
         self.workers = VirtualWorkers(workers)
         self.listeners = list(listeners)
         self.constraints = list(constraints)
@@ -98,15 +101,14 @@ class SearchDriver(PickledState, Searcher):
 
     def _again(self) -> list[dict[str, Any]]:
         """Up to a trial's worth of the lost trials' candidates."""
-        cands, self.requeued = self.requeued[:self.candidates_per_trial], self.requeued[self.candidates_per_trial:]
+        n = self._batch()
+        cands, self.requeued = self.requeued[:n], self.requeued[n:]
         return cands
 
     def _new(self, trial_id: str) -> list[dict[str, Any]]:
         """Up to a trial's worth of new candidates from the strategy (ids ``<trial_id>/<i>``)."""
-        n = self.candidates_per_trial
-        if self.max_candidates is not None:
-            n = min(n, self.max_candidates - self.num_issued)
         cands = []
+        n = self._batch()
         for i in range(n):
             cid = f"{trial_id}/{i}"
             cfg = self.strategy.suggest(cid)
@@ -115,6 +117,16 @@ class SearchDriver(PickledState, Searcher):
             cands.append({"id": cid, **cfg})
         self.num_issued += len(cands)
         return cands
+
+    def _batch(self) -> int:
+        """Candidates for the next trial (``batching``, within what the budget leaves; requeued
+        candidates were counted when first issued)."""
+        workers = self.workers.num_workers
+        if self.requeued:
+            return self.batching.size(workers)
+        left = None if self.max_candidates is None else self.max_candidates - self.num_issued
+        clock_left = None if self.sim_budget_s is None else self.sim_budget_s - self.workers.now()
+        return self.batching.size(workers, left, clock_left)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         cands = self.pending.pop(trial_id, None)
@@ -129,8 +141,9 @@ class SearchDriver(PickledState, Searcher):
             return
         t = self.workers.start_of(trial_id)
         worker = self.workers.busy[trial_id]
-        for cand, res_dict in zip(cands, results):
-            res = Result.from_dict(res_dict)
+        parsed = [Result.from_dict(r) for r in results]
+        self.batching.observe(len(cands), result.get(EVAL_WALL_S), sum(r.cost_s for r in parsed))
+        for cand, res in zip(cands, parsed):
             end = t + res.cost_s
             if self.sim_budget_s is not None and end > self.sim_budget_s:
                 self.strategy.on_trial_complete(cand["id"], error=True)
@@ -228,12 +241,14 @@ class SearchDriver(PickledState, Searcher):
         return state
 
     def get_state(self) -> dict[str, Any]:
-        return {"strategy": self.strategy.get_state(), "workers": self.workers, "pending": self.pending,
+        return {"strategy": self.strategy.get_state(), "workers": self.workers, "batching": self.batching,
+                "pending": self.pending,
                 "failing": self.failing, "requeued": self.requeued, "losses": self.losses,
                 "num_issued": self.num_issued, "summary": self.summary}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.strategy.set_state(state["strategy"])
         self.workers, self.pending, self.failing = state["workers"], state["pending"], state.get("failing", {})
+        self.batching = state.get("batching", self.batching)
         self.requeued, self.losses = state.get("requeued", []), state.get("losses", {})
         self.num_issued, self.summary = state["num_issued"], state["summary"]

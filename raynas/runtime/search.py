@@ -17,8 +17,9 @@ from raynas.evaluators.base import Evaluator
 from raynas.evaluators.cost import NB201_REF, CostEvaluator
 from raynas.metrics import FAILED, KILLED, LATENCY, device_metric
 from raynas.ray_env import RAY_CPU, RAY_GPU, Demand, check_resources, ensure_ray
-from raynas.recipes.schema import SIMULATE, Recipe
+from raynas.recipes.schema import AUTO, SIMULATE, BackendSpec, Recipe
 from raynas.runtime.backends import experiment_path, run_simulated, run_tune
+from raynas.runtime.batching import Batching
 from raynas.runtime.driver import SearchDriver
 from raynas.runtime.records import (
     INFO_METRIC,
@@ -174,6 +175,14 @@ def _strategy(recipe: Recipe, space: SearchSpace, evaluator: Evaluator, feasible
                scorer=scorer if proxy is not None else None)
 
 
+def batching(backend: BackendSpec) -> Batching:
+    """The batching of ``backend.candidates_per_trial``; ``auto`` on the simulate backend is one
+    candidate per trial (in-process trials cost nothing to amortise)."""
+    if backend.name == SIMULATE and backend.candidates_per_trial == AUTO:
+        return Batching(1)
+    return Batching.of(backend.candidates_per_trial)
+
+
 def build_search(recipe: Recipe, listeners: Sequence[SearchListener] = (),
                  scorer: Callable[[Any], float] | None = None) -> Search:
     """The search a recipe describes; nothing starts. The strategy optimises the evaluator's
@@ -184,12 +193,13 @@ def build_search(recipe: Recipe, listeners: Sequence[SearchListener] = (),
     evaluator = recipe.evaluator.impl(space, recipe.evaluator.config, storage_path=recipe.backend.storage_path)
     feasible, extra = constraint_metrics(space, recipe, evaluator)
     strategy = _strategy(recipe, space, evaluator, feasible, scorer)
+    tuned = recipe.backend.name != SIMULATE
     driver = SearchDriver(strategy, sim_budget_s=recipe.budget.sim_seconds,
                           max_candidates=recipe.budget.max_candidates, workers=recipe.backend.workers,
-                          candidates_per_trial=recipe.backend.candidates_per_trial,
+                          batching=batching(recipe.backend),
                           listeners=listeners, reference=evaluator.reference(),
                           constraints=recipe.constraints, extra_metrics=extra,
                           max_failed=recipe.budget.max_failed,
                           # Tune's retries miss some trials lost with their node (see runtime.lost).
-                          requeue_lost=recipe.backend.max_failures if recipe.backend.name != SIMULATE else 0)
+                          requeue_lost=recipe.backend.max_failures if tuned else 0)
     return Search(recipe, space, evaluator, strategy, driver)
