@@ -14,16 +14,21 @@ that one thread hands to a pool of ``MLFLOW_ASYNC_LOGGING_THREADPOOL_SIZE`` (10)
     not. ``background_ok()`` is then False and the tracker logs synchronously;
   * the queue has no bound: ``InFlight`` holds at most ``limit`` operations; the caller hands MLflow
     nothing more until the oldest has finished (backpressure).
+``Held`` is what landed of one metric, read back after a failure.
 """
 from __future__ import annotations
 
 import collections
 import dataclasses
 import os
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 BUFFERING_ENV = "MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS"
-MAX_IN_FLIGHT = 8  # batches of <= 1,000 metrics: a few MB of MLflow entities at most
+# Batches of <= 1,000 metric values. While MLflow's workers log one (several at once), it costs ~2.4 MB
+# of Python memory on a sqlite store (benchmarks/tracking_scale.py: ~11 MB traced peak with 4, ~22 MB
+# with 8, ~7 MB with 2, at any backlog); a flush of 200 candidates is 2 batches, so 4 = this flush's and
+# the one before, which keeps a store that answers slowly busy between flushes.
+MAX_IN_FLIGHT = 4
 
 
 def background_ok() -> bool:
@@ -102,3 +107,24 @@ class InFlight:
 
     def __getstate__(self) -> dict[str, Any]:  # futures hold locks; a copy has nothing in flight
         return {"limit": self.limit, "_sent": collections.deque()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Held:
+    """The steps of one metric the server holds: every step up to ``top`` but the ``gaps`` (compact for
+    the usual case, a prefix with few or no holes)."""
+
+    top: int = -1
+    gaps: frozenset[int] = frozenset()
+
+    def __contains__(self, step: int) -> bool:
+        return step <= self.top and step not in self.gaps
+
+    @classmethod
+    def of(cls, steps: Iterable[int]) -> "Held":
+        present = set(steps)
+        top = max(present, default=-1)
+        return cls(top, frozenset(i for i in range(top + 1) if i not in present))
+
+
+NOTHING = Held()

@@ -33,7 +33,6 @@ twice. Files are overwritten whole, which is idempotent by itself; ``candidates.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -45,7 +44,7 @@ from typing import Any, Callable, Iterable, Iterator
 from raynas.metrics import COST_S, RUNNING, SIM_TIME_S
 from raynas.runtime.records import CandidateRecord
 from raynas.tracking import plots, split_runs, tables
-from raynas.tracking.inflight import MAX_IN_FLIGHT, InFlight, Sent, background_ok
+from raynas.tracking.inflight import MAX_IN_FLIGHT, NOTHING, Held, InFlight, Sent, background_ok
 from raynas.tracking.spool import TrackingState
 
 MAX_METRICS_PER_BATCH = 1000
@@ -89,27 +88,6 @@ def candidate_metrics(rec: CandidateRecord, best: float | None, metric: str) -> 
     if best is not None:
         out[BEST_SO_FAR_PREFIX + metric_name(metric)] = float(best)
     return out
-
-
-@dataclasses.dataclass(frozen=True)
-class Held:
-    """The steps of one metric the server holds: every step up to ``top`` but the ``gaps`` (compact for
-    the usual case, a prefix with few or no holes)."""
-
-    top: int = -1
-    gaps: frozenset[int] = frozenset()
-
-    def __contains__(self, step: int) -> bool:
-        return step <= self.top and step not in self.gaps
-
-    @classmethod
-    def of(cls, steps: Iterable[int]) -> "Held":
-        present = set(steps)
-        top = max(present, default=-1)
-        return cls(top, frozenset(i for i in range(top + 1) if i not in present))
-
-
-NOTHING = Held()
 
 
 class RunSync:
