@@ -4,9 +4,10 @@ store, already migrated, so neither side pays MLflow's schema creation).
 
 * Candidates: ``CandidateRecord``s of one real random search on NAS-Bench-201 (simulate backend,
   ``budget.max_candidates=N``), made once and pickled; both loggers get the very same records.
-* ``raynas``: ``MlflowTracker`` defaults (``batch_size=200``, plots on) through ``on_start``,
-  ``on_candidate`` × N and ``on_end``: one parent run, ``log_batch`` per 200 candidates, the
-  candidates table (parquet + MLflow table), two PNG plots, summary metrics.
+* ``raynas``: ``MlflowTracker`` defaults (``batch_size=200``, plots on, at most 4 batches in flight)
+  through ``on_start``, ``on_candidate`` × N and ``on_end``: one parent run, a background ``log_batch``
+  (MLflow's asynchronous logging) per <= 1,000 metric values, the candidates table (parquet + MLflow
+  table), two PNG plots, summary metrics.
 * ``tune-callback``: Ray's real ``ray.air.integrations.mlflow.MLflowLoggerCallback`` code path, driven
   directly: ``setup()``, then per candidate ``log_trial_start`` (creates the run, logs the trial config
   as params), ``log_trial_result`` (logs the result's metrics) and ``log_trial_end`` (ends the run). The
@@ -16,18 +17,27 @@ store, already migrated, so neither side pays MLflow's schema creation).
   lineage (5 params); result = the same per-candidate metrics raynas logs plus ``training_iteration``
   (Tune's step); a real Tune result has ~10 more numeric auto-filled fields, each one more
   ``log_metric`` call, so the callback's figure is a lower bound.
-* Sizes: raynas logs all ``--n`` (10,000) candidates. The callback costs about a second per candidate
-  on a busy 2-core box (a run, a ``get_run`` check and one sqlite transaction per value), so 10,000
-  would take hours: it logs the first ``--tune-n`` (500) candidates, raynas logs those too (the
-  measured same-size ratio), and the callback's time for ``--n`` is extrapolated linearly from its
-  measured rate (a lower bound: its per-candidate cost does not fall as the store grows).
-* Each logger runs in its own fresh process (``--variant``); wall time is from the first to the last
-  call (modules both import lazily are imported before); memory = ``tracemalloc`` peak of Python allocations during logging, and the process's peak
-  RSS (``ru_maxrss``, includes the interpreter, MLflow/Ray imports and the loaded records).
+* What is timed, per logger: the **critical path** — the sum of the per-candidate calls the search
+  makes (``on_candidate``; the callback's three calls), i.e. what the search waits for — reported as
+  candidates/s *into the tracker*; the **drain** — ``on_end``, which waits until the store holds every
+  candidate (raynas's backlog: the candidates not yet confirmed logged when the last one arrived),
+  then writes tables, plots and the summary; and the **wall** from ``on_start`` to the end of
+  ``on_end``, drain included (end-to-end candidates/s). The callback is synchronous: no drain.
+* Sizes: raynas logs ``--n`` (10,000) and ``--mid`` (1,000) candidates. The callback costs about a
+  second per candidate on a busy 2-core box (a run, a ``get_run`` check and one sqlite transaction per
+  value), so 10,000 would take hours: it logs the first ``--tune-n`` (default 500) candidates, raynas
+  logs those too (the measured same-size ratio), and the callback's time for ``--n`` is extrapolated
+  linearly from its measured rate (a lower bound: its per-candidate cost does not fall as the store
+  grows).
+* Each logger runs in its own fresh process (``--variant``); modules both import lazily are imported
+  before timing. Memory: ``tracemalloc``'s peak of Python allocations while candidates arrive (what a
+  backlog could grow: it must not grow with ``--n``) and over the whole logging (the end's tables and
+  plots included), and the process's peak RSS (``ru_maxrss``: the interpreter, MLflow/Ray imports, the
+  loaded records).
 
 Usage::
 
-    .venv/bin/python benchmarks/tracking_scale.py                        # 10,000 (raynas), 500 (both)
+    .venv/bin/python benchmarks/tracking_scale.py                        # 10,000 + 1,000 (raynas), 500 (both)
     .venv/bin/python benchmarks/tracking_scale.py --n 1000 --tune-n 100  # quick
     .venv/bin/python benchmarks/tracking_scale.py --write      # also the section in docs/BENCHMARKS.md
 """
@@ -95,6 +105,30 @@ class Trial:
         return f"trial_{self.trial_id}"
 
 
+class Phases:
+    """Time and ``tracemalloc`` peak of the phases of one logger's run: ``start``, ``feed`` (only the
+    per-candidate calls are timed, ``calls``), ``end``."""
+
+    def __init__(self) -> None:
+        self.s: dict[str, float] = {}
+        self.peak_mb: dict[str, float] = {}
+        self.calls_s = 0.0
+
+    def phase(self, name: str, t0: float) -> None:
+        self.s[name] = time.perf_counter() - t0
+        self.peak_mb[name] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.reset_peak()
+
+    def call(self, fn, *args) -> None:
+        t0 = time.perf_counter()
+        fn(*args)
+        self.calls_s += time.perf_counter() - t0
+
+    def result(self) -> dict:
+        return {"calls_s": self.calls_s, "drain_s": self.s.get("end", 0.0), "wall_s": sum(self.s.values()),
+                "feed_peak_mb": self.peak_mb["feed"], "traced_peak_mb": max(self.peak_mb.values())}
+
+
 def log_ours(recipe, records, uri: str, spool: Path) -> dict:
     from raynas.recipes.schema import TrackingSpec
     from raynas.runtime.records import SearchSummary
@@ -102,44 +136,55 @@ def log_ours(recipe, records, uri: str, spool: Path) -> dict:
 
     tracker = MlflowTracker(TrackingSpec(uri, spool_dir=str(spool)), stream=open(os.devnull, "w"))
     summary = SearchSummary(num_candidates=len(records), best=max(records, key=lambda r: r.metrics["valid_acc"]))
+    clock = Phases()
+    t0 = time.perf_counter()
     tracker.on_start({"recipe": recipe})
+    clock.phase("start", t0)
+    t0 = time.perf_counter()
     for rec in records:
-        tracker.on_candidate(rec)
+        clock.call(tracker.on_candidate, rec)
+    backlog = tracker.pending  # not yet on the server when the last candidate arrived
+    clock.phase("feed", t0)
+    t0 = time.perf_counter()
     tracker.on_end(summary)
-    return {"runs": 1, "run_id": tracker.run_id, "pending": tracker.pending}
+    clock.phase("end", t0)
+    return {"runs": 1, "run_id": tracker.run_id, "pending": tracker.pending, "backlog": backlog, **clock.result()}
 
 
 def log_tune(records, uri: str) -> dict:
     from ray.air.integrations.mlflow import MLflowLoggerCallback
 
     callback = MLflowLoggerCallback(tracking_uri=uri, experiment_name="tune-callback")
+    clock = Phases()
+    t0 = time.perf_counter()
     callback.setup()
+    clock.phase("start", t0)
+    t0 = time.perf_counter()
     for rec in records:
         trial = Trial(f"{rec.index:05d}", {"arch": rec.arch, "parent": rec.parent, "variation": rec.variation,
                                            "generation": rec.generation, "canonical": rec.canonical})
         result = {**rec.metrics, **rec.hidden, "cost_s": rec.cost_s, "sim_time_s": rec.sim_end_s,
                   "training_iteration": 1}
-        callback.log_trial_start(trial)
-        callback.log_trial_result(1, trial, result)
-        callback.log_trial_end(trial)
-    return {"runs": len(records)}
+        clock.call(callback.log_trial_start, trial)
+        clock.call(callback.log_trial_result, 1, trial, result)
+        clock.call(callback.log_trial_end, trial)
+    clock.phase("feed", t0)
+    return {"runs": len(records), "backlog": 0, **clock.result()}
 
 
-def run_variant(variant: str, records_path: Path, uri: str, work: Path, limit: int) -> dict:
+def run_variant(variant: str, records_path: Path, uri: str, work: Path, limit: int, trace: bool) -> dict:
+    """One logger in this process; ``trace``: under ``tracemalloc`` (its memory figures, not its times)."""
     recipe, records = pickle.loads(records_path.read_bytes())
     records = records[:limit]
     from mlflow.tracking import MlflowClient
 
     MlflowClient(uri).search_experiments()  # open the store before timing (both sides alike)
     preload()
-    tracemalloc.start()
-    t0 = time.perf_counter()
+    if trace:
+        tracemalloc.start()
     out = log_ours(recipe, records, uri, work / "spool") if variant == OURS else log_tune(records, uri)
-    wall = time.perf_counter() - t0
-    _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    out.update(variant=variant, n=len(records), wall_s=wall, traced_peak_mb=peak / 2**20,
-               maxrss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    out.update(variant=variant, n=len(records), maxrss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     out["logged_points"] = count_points(uri, variant)
     out["metric_points"] = sum(len(r.metrics) + len(r.hidden) + 3 for r in records)  # + cost, clock, best/step
     return out
@@ -167,46 +212,119 @@ def count_points(uri: str, variant: str) -> int:
     return sum(1 for r in client.search_runs([exp], max_results=50_000) if "valid_acc" in r.data.metrics)
 
 
+# The synchronous tracker (log_batch in the search's thread): this script run on a checkout of commit c527b28
+# (`--n 10000 --mid 1000 --tune-n 10`), on 2026-12-03 on the 2-CPU box of the figures it is compared with,
+# minutes before them; and the figures the section had before (2026-11-27), timed under tracemalloc.
+BEFORE = {"commit": "c527b28", "date": "2026-12-03", "n": 10_000, "calls_s": 11.16, "wall_s": 12.32,
+          "feed_peak_mb": 12.3, "traced_peak_mb": 20.0, "maxrss_mb": 365}
+BEFORE_DOC = {"date": "2026-11-27", "n": 10_000, "cps": 157, "wall_s": 63.8}
+
+
+HEADER = """| logger | candidates | MLflow runs | candidates logged | into the tracker (candidates/s) | per-candidate calls (s) | backlog at `on_end` | `on_end`: drain + tables, plots, summary (s) | wall, drain included (s) | end to end (candidates/s) | traced peak while candidates arrive (MB) | traced peak, all (MB) | peak RSS (MB) |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"""
+
+
+def row(r: dict) -> str:
+    return (f"| {r['variant']} | {r['n']:,} | {r['runs']:,} | {r['logged_points']:,} | **{r['n'] / r['calls_s']:,.0f}** | "
+            f"{r['calls_s']:.2f} | {r['backlog']:,} | {r['drain_s']:.1f} | {r['wall_s']:.1f} | "
+            f"{r['n'] / r['wall_s']:,.0f} | {r['feed_peak_mb']:.1f} | {r['traced_peak_mb']:.1f} | {r['maxrss_mb']:.0f} |")
+
+
+def before_text(big: dict) -> str:
+    b, d = BEFORE, BEFORE_DOC
+    return (f"**Before** (commit {b['commit']}: `log_batch` in the search's thread). This section said "
+            f"{d['cps']} candidates/s at {d['n']:,} ({d['wall_s']} s, {d['date']}), but it timed the loggers under "
+            f"`tracemalloc`, which slows MLflow's SQLAlchemy code several times over, on a box loaded by other jobs. "
+            f"This script (times untraced) on a checkout of {b['commit']}, {b['date']}, same box and records, minutes "
+            f"before the figures above: {b['n'] / b['calls_s']:,.0f} candidates/s into the tracker ({b['calls_s']:.2f} s; "
+            f"wall {b['wall_s']:.1f} s), traced peak {b['feed_peak_mb']:.1f} MB while candidates arrive and "
+            f"{b['traced_peak_mb']:.1f} MB in all, peak RSS {b['maxrss_mb']:.0f} MB. Now: "
+            f"**{big['n'] / big['calls_s'] / (b['n'] / b['calls_s']):,.1f}×** the candidates/s into the tracker; end to "
+            f"end {b['wall_s'] / big['wall_s']:.2f}× (the store's rate did not change: only who waits for it did).")
+
+
 def section(results: list[dict], args) -> str:
-    big, ours, tune = results
-    rows = "\n".join(
-        f"| {r['variant']} | {r['n']:,} | {r['runs']:,} | {r['logged_points']:,} | {r['wall_s']:.1f} | "
-        f"{r['n'] / r['wall_s']:,.0f} | {r['traced_peak_mb']:.1f} | {r['maxrss_mb']:.0f} |" for r in results)
+    big, tune = results[0], results[-1]
+    ours = next(r for r in results if r["variant"] == OURS and r["n"] == tune["n"])
+    mid = next((r for r in results[1:-1] if r["variant"] == OURS and r["n"] != tune["n"]), None)
     tune_big = tune["wall_s"] / tune["n"] * big["n"]
-    flags = "" if (args.n, args.tune_n) == (10_000, 500) else f" --n {args.n} --tune-n {args.tune_n}"
+    flags = "" if (args.n, args.mid, args.tune_n) == (10_000, 1_000, 500) else \
+        f" --n {args.n} --mid {args.mid} --tune-n {args.tune_n}"
+    flat = "" if mid is None else (
+        f" While candidates arrive, raynas's traced peak is {mid['feed_peak_mb']:.1f} MB at {mid['n']:,} candidates "
+        f"(backlog {mid['backlog']:,}) and {big['feed_peak_mb']:.1f} MB at {big['n']:,} (backlog {big['backlog']:,}): "
+        f"the batches in flight are bounded (4 × <= 1,000 values, ~2.4 MB each while MLflow logs it), the backlog is the records the tracker keeps "
+        f"anyway (for the final table and plots) and the spool on disk.")
     return f"""{SECTION}
 
-Command: `python benchmarks/tracking_scale.py{flags}` — {datetime.date.today()}, {platform.system()} \
-{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, local sqlite store (fresh, \
-migrated), the box shared with other jobs (load average {os.getloadavg()[0]:.0f} at the end).
+Command: `python benchmarks/tracking_scale.py{flags}` (defaults: `--n 10000 --mid 1000 --tune-n 500`) — \
+{datetime.date.today()}, {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python \
+{platform.python_version()}, local sqlite store (fresh, migrated), the box shared with other jobs (load \
+average {os.getloadavg()[0]:.1f} at the end).
 
-| logger | candidates | MLflow runs | candidates logged | wall (s) | candidates/s | traced peak (MB) | peak RSS (MB) |
-|---|---:|---:|---:|---:|---:|---:|---:|
-{rows}
+{HEADER}
+{chr(10).join(row(r) for r in results)}
 
-**Ratio.** Measured at {tune['n']:,} candidates: the callback takes **{tune['wall_s'] / ours['wall_s']:,.0f}×** \
-raynas's time ({tune['wall_s']:.0f} s vs {ours['wall_s']:.1f} s). At {big['n']:,} candidates raynas took \
-{big['wall_s']:.0f} s (measured); the callback, at its measured {tune['wall_s'] / tune['n'] * 1000:.0f} ms per \
-candidate, would take about {tune_big / 60:.0f} min (extrapolated, a lower bound): **about \
-{tune_big / big['wall_s']:,.0f}×**. Driver memory: raynas's traced peak stays at \
-{big['traced_peak_mb']:.0f} MB for {big['n']:,} candidates (it keeps the records for the final table and \
-plots; peak RSS {big['maxrss_mb']:.0f} MB for the whole process).
+**Critical path.** At {big['n']:,} candidates the search waits {big['calls_s']:.2f} s in all for the tracker: \
+**{big['n'] / big['calls_s']:,.0f} candidates/s into the tracker**. The store is slower: when the last candidate \
+arrived, {big['backlog']:,} were still to be logged; `on_end` waited {big['drain_s']:.1f} s for them (and wrote \
+tables, plots, summary): {big['wall_s']:.1f} s from `on_start` to the end of `on_end`, \
+{big['metric_points'] / big['wall_s']:,.0f} metric points/s end to end ({big['metric_points'] / big['n']:.0f} values per \
+candidate). In a real search the store logs while the search waits for its trials, so the drain at the end is what \
+the store could not keep up with.
+{before_text(big)}
 
-What was measured: raynas = `MlflowTracker` with its defaults (one parent run, `log_batch` every 200 \
-candidates — {big['metric_points'] / big['n']:.0f} metric values per candidate here —, spool on disk, parquet + MLflow table, two plots, \
-summary). Tune = Ray's `MLflowLoggerCallback` methods called directly per candidate (`log_trial_start` / \
-`log_trial_result` / `log_trial_end`: a run per candidate, one `log_param`/`log_metric` call per value, \
-each checking that the run exists) with a stand-in trial object — no Tuner, so Tune's own per-trial \
-overhead is *not* included, and the result carries only the candidate's metrics plus \
-`training_iteration` (a real Tune result adds ~10 numeric fields, each another call): a lower bound for \
-the callback. "traced peak" is `tracemalloc`'s peak of Python allocations while logging; "peak RSS" is \
-the whole process (`ru_maxrss`: interpreter, MLflow and Ray imports, the records). Each logger ran in \
-its own process, with the modules imported lazily by either (matplotlib, pandas, pyarrow, Ray's \
-mlflow integration) imported before timing. raynas's time goes \
-mostly to MLflow's sqlite `log_batch`: {big['metric_points'] / big['wall_s']:,.0f} metric points/s at \
-{big['n']:,} candidates, fixed costs (run, params, tables, plots: the bulk of the {ours['n']:,}-candidate \
-figure) included.
+**Memory.**{flat} Traced peak over everything: {big['traced_peak_mb']:.0f} MB at {big['n']:,} (the end's table \
+and plots); peak RSS {big['maxrss_mb']:.0f} MB for the whole process.
+
+**Ratio to the Tune callback.** Measured at {tune['n']:,} candidates: the callback keeps the search waiting \
+**{tune['calls_s'] / ours['calls_s']:,.0f}×** as long as raynas ({tune['calls_s']:.1f} s vs {ours['calls_s']:.2f} s), and \
+takes {tune['wall_s'] / ours['wall_s']:,.0f}× raynas's wall, drain included ({tune['wall_s']:.0f} s vs \
+{ours['wall_s']:.1f} s). At {big['n']:,} candidates the callback, at its measured \
+{tune['wall_s'] / tune['n'] * 1000:.0f} ms per candidate, would take about {tune_big / 60:.0f} min (extrapolated, a \
+lower bound): about **{tune_big / big['wall_s']:,.0f}×** raynas's measured wall.
+
+What was measured: raynas = `MlflowTracker` with its defaults (one parent run, a batch per flush of 200 \
+candidates handed to MLflow's asynchronous `log_batch`, at most 4 batches in flight, spool on disk fsynced \
+before each flush, parquet + MLflow table, two plots, summary). Tune = Ray's `MLflowLoggerCallback` methods \
+called directly per candidate (`log_trial_start` / `log_trial_result` / `log_trial_end`: a run per candidate, \
+one `log_param`/`log_metric` call per value, each checking that the run exists) with a stand-in trial object — \
+no Tuner, so Tune's own per-trial overhead is *not* included, and the result carries only the candidate's \
+metrics plus `training_iteration` (a real Tune result adds ~10 numeric fields, each another call): a lower \
+bound for the callback. "into the tracker" = candidates / the summed time of the per-candidate calls; \
+"traced peak" is `tracemalloc`'s peak of Python allocations; "peak RSS" is the whole process (`ru_maxrss`: \
+interpreter, MLflow and Ray imports, the records). Each logger ran in its own process, with the modules \
+imported lazily by either (matplotlib, pandas, pyarrow, Ray's mlflow integration) imported before timing.
 """
+
+
+def child(variant: str, limit: int, work: Path, trace: bool) -> dict:
+    """One logger in a fresh process, on a fresh migrated store in ``work`` (beside the records)."""
+    uri = migrated_store(work, work.parent / "template" / DB)
+    proc = subprocess.run([sys.executable, __file__, "--variant", variant, "--records", str(work.parent / "records.pkl"),
+                           "--uri", uri, "--work", str(work), "--limit", str(limit), *(["--trace"] if trace else [])],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"{variant} failed:\n{proc.stderr[-3000:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(json.dumps(out), flush=True)
+    return out
+
+
+def measure(variant: str, limit: int, root: Path, i: int) -> dict:
+    """Times from an untraced run (``tracemalloc`` slows MLflow's SQLAlchemy code several times over),
+    the traced peaks from a second, traced run; RSS from the untraced one."""
+    timed = child(variant, limit, root / f"{i}-timed", trace=False)
+    traced = child(variant, limit, root / f"{i}-traced", trace=True)
+    assert timed["logged_points"] == traced["logged_points"] == limit, (timed, traced)
+    return {**timed, "feed_peak_mb": traced["feed_peak_mb"], "traced_peak_mb": traced["traced_peak_mb"],
+            "traced_wall_s": traced["wall_s"]}
+
+
+def runs(args) -> list[tuple[str, int]]:
+    """(logger, candidates) in order: raynas at ``n``, ``mid`` (when smaller, not ``tune_n``), ``tune_n``; Tune."""
+    mid = [(OURS, args.mid)] if args.tune_n != args.mid < args.n else []
+    return [(OURS, args.n), *mid, (OURS, args.tune_n), (TUNE, args.tune_n)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,10 +336,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--uri", help=argparse.SUPPRESS)
     p.add_argument("--work", help=argparse.SUPPRESS)
     p.add_argument("--limit", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--mid", type=int, default=1_000, help="raynas also at this size, for memory (default 1,000)")
     p.add_argument("--tune-n", type=int, default=500, help="candidates through the Tune callback (default 500)")
     args = p.parse_args(argv)
     if args.variant:  # child process: one logger
-        print(json.dumps(run_variant(args.variant, Path(args.records), args.uri, Path(args.work), args.limit)))
+        print(json.dumps(run_variant(args.variant, Path(args.records), args.uri, Path(args.work), args.limit,
+                                     args.trace)))
         return 0
     with tempfile.TemporaryDirectory(prefix="raynas-tracking-scale-") as tmp:
         tmp = Path(tmp)
@@ -230,16 +351,7 @@ def main(argv: list[str] | None = None) -> int:
 
         (tmp / "template").mkdir()
         MlflowClient(f"sqlite:///{tmp / 'template' / DB}").search_experiments()  # create + migrate once
-        results = []
-        for i, (variant, limit) in enumerate(((OURS, args.n), (OURS, args.tune_n), (TUNE, args.tune_n))):
-            uri = migrated_store(tmp / str(i), tmp / "template" / DB)
-            proc = subprocess.run([sys.executable, __file__, "--variant", variant, "--records", str(tmp / "records.pkl"),
-                                   "--uri", uri, "--work", str(tmp / str(i)), "--limit", str(limit)],
-                                  capture_output=True, text=True)
-            if proc.returncode != 0:
-                sys.exit(f"{variant} failed:\n{proc.stderr[-3000:]}")
-            results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-            print(json.dumps(results[-1]), flush=True)
+        results = [measure(variant, limit, tmp, i) for i, (variant, limit) in enumerate(runs(args))]
     text = section(results, args)
     from benchmarks.docs import publish
 
