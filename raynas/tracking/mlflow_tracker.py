@@ -274,7 +274,10 @@ class MlflowTracker:
             self._outage(err)
             return False
         finally:
-            self._background.hold(self.run_id) if self.sync.in_flight else self._background.release()
+            if self.sync.in_flight:  # their requests run after this returns: keep the limits (and the run id)
+                self._background.hold(self.run_id)
+            else:
+                self._background.release()
             self._report_refusals()
         if self._down_since is not None:
             self._say(f"server back after {time.monotonic() - self._down_since:.0f} s; "
