@@ -10,8 +10,8 @@ number of workers. The figure of merit is
 default ``backend.candidates_per_trial: auto`` at 2,000 and 10,000 candidates, with 0.1-s and 1-s
 evaluations (Ray Tune's own scalability benchmark, 10,000 1-s trials on 16 cores, is at 1.14).
 
-* A *case* is ``CANDIDATES:DELAY:WORKERS`` (``--case``, repeatable; ``--candidates/--delay/--workers``
-  give one). Workers only sleep, so a case may have more workers than the machine has cores: Ray is
+* A *case* is ``CANDIDATES:DELAY:WORKERS[:B/B...]`` (``--case``, repeatable, with its own
+  ``candidates_per_trial`` values or ``--batch``'s; ``--candidates/--delay/--workers`` give one). Workers only sleep, so a case may have more workers than the machine has cores: Ray is
   started with ``num_cpus`` = the most workers of any case (logical CPUs, as in Ray's own benchmark).
 * ``raw``: the random strategy and the evaluator driven from a ``ThreadPoolExecutor`` with ``workers``
   threads, one candidate per call (the evaluator sleeps, so threads run in parallel). The strategy is
@@ -65,6 +65,7 @@ class Case:
     candidates: int
     delay: float
     workers: int
+    batches: tuple[int | str, ...] = ()  # the case's own candidates_per_trial values (default: --batch)
 
     @property
     def ideal_s(self) -> float:
@@ -250,34 +251,31 @@ ANALYSIS = """\
 
 * **Start-up** (column *start-up*: time before the first trial began evaluating). Each Tune trial
   actor is a new Ray worker process, which imports `ray.tune` (with pandas and pyarrow) and raynas,
-  and fetches the evaluator, before its first trial. This is paid once per `Search.run` and is the
-  largest fixed cost; it is why the ratio falls as the number of candidates grows.
-* **One trial per candidate: the actor re-use race** (column *effective workers*: evaluation time
-  over the time from start-up to the last result, about `workers` when all of them ran). With
-  `reuse_actors=True`, the actor of a finished trial is cached and handed to the oldest pending
-  trial, and the actor Tune was starting for that trial is discarded (the design is explained in
-  ray-project/ray#36020). When a trial (candidates per trial x delay) is shorter than the gap between
-  the first and the second actor becoming ready, the second actor is discarded before it is ready,
-  and every later trial repeats this: the search runs on a single worker, and each round starts,
-  then throws away, another worker process, whose start-up competes for the CPUs (on a small
-  machine this makes the run slower than one worker alone). Whether the second actor makes it in
-  time is a race, so the one-per-trial figure is bimodal (effective workers about 1 or about 2).
-  Batching makes the first trials long enough for every worker's actor to come up; from then on
-  actors are re-used and no more are started. (Making each actor's first trial wait until every
-  worker's actor is up would also remove the race; it needs a change to the trainable, not a Tune
-  setting.)
-* **Per trial, once running** (column *overhead / trial after start-up*: worker time lost per trial
-  after start-up, including teardown). A trial costs a few actor round trips (reset the re-used
-  actor, run, stop) plus Tune's bookkeeping in the single-threaded driver loop (trial object and
-  directory, result processing, the trial's JSON in the experiment snapshot). Batching divides
-  this by the batch size.
+  and fetches the evaluator, before its first trial. This is paid once per `Search.run`; with 16
+  workers on 2 cores it is 16 such processes.
+* **Per trial** (column *overhead / trial after start-up*: worker time lost per trial after start-up).
+  A Tune trial costs the driver about 30 ms whatever it evaluates (`benchmarks/driver_profile.py`
+  splits it: a `Trial` object with trainable look-ups in Ray's GCS key-value store, a placement group,
+  actor reset/run/stop calls, result processing, its share of the experiment snapshot), and a worker
+  waits for the driver between two trials. One trial per candidate pays all of it per candidate;
+  `auto` sizes trials to about 2 s of evaluation (longer with many workers), so it is paid once
+  per 20 candidates of 0.1 s, or per 2-3 of 1 s.
+* **One trial per candidate: the actor re-use race** (column *effective workers*). With
+  `reuse_actors=True`, the actor of a finished trial is handed to the oldest pending trial and the
+  actor Tune was starting for that trial is discarded (ray-project/ray#36020). When trials are
+  shorter than an actor's start-up, a worker whose actor is lost (e.g. evicted from Tune's actor
+  cache when two trials end in the same step) never gets one back: the search runs on fewer workers
+  and keeps starting, then discarding, actor processes. Whether this happens is a race, so one-per-
+  trial figures are bimodal (this table's 2,000 x 0.1 s row against the steady 1.3 of a run without
+  the collapse). `auto`'s trials outlast actor start-up, so a lost actor is replaced.
+* **The end of the budget.** `auto` shrinks the last batches (at most the candidates left / (2 x
+  workers)), so that the workers end together instead of one running a long last batch alone.
 * **Settings in `run_tune`.** Trials stop on their single report (`stop={"training_iteration": 1}`),
   which saves the extra `train()` round trip Tune otherwise makes only to find out that the
   function has returned. Experiment snapshots (`TUNE_GLOBAL_CHECKPOINT_S`) stay at Tune's `auto`
-  (no more often than every 10 s, and spaced so that they take at most about 5 % of the time): the
-  last snapshot is forced and serializes every trial not saved yet, so a longer period would only
-  move that work to the end of the run, where nothing overlaps it. Tune's per-trial JSON/CSV loggers are already off
-  (`TUNE_DISABLE_AUTO_CALLBACK_LOGGERS=1`), and with local storage nothing is synced.
+  (no more often than every 10 s, and spaced so that they take at most about 5 % of the time).
+  Tune's per-trial JSON/CSV loggers are off (`TUNE_DISABLE_AUTO_CALLBACK_LOGGERS=1`), and with local
+  storage nothing is synced.
 """
 
 
@@ -331,10 +329,10 @@ def section(results: list[Measurement], init_s: float, args: argparse.Namespace)
 # --- main ----------------------------------------------------------------------------------------
 def _case(text: str) -> Case:
     try:
-        n, delay, workers = text.split(":")
-        case = Case(int(n), float(delay), int(workers))
+        n, delay, workers, *batches = text.split(":")
+        case = Case(int(n), float(delay), int(workers), tuple(_batch(b) for b in "".join(batches).split("/") if b))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected CANDIDATES:DELAY:WORKERS, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected CANDIDATES:DELAY:WORKERS[:B/B...], got {text!r}") from None
     if case.candidates < 1 or case.delay <= 0 or case.workers < 1:
         raise argparse.ArgumentTypeError(f"{text}: candidates, delay and workers must be positive")
     return case
@@ -347,7 +345,8 @@ def _batch(text: str) -> int | str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--case", type=_case, action="append", default=[],
-                   help="CANDIDATES:DELAY:WORKERS, repeatable (default: --candidates:--delay:--workers)")
+                   help="CANDIDATES:DELAY:WORKERS[:B/B...] (the case's own batches, e.g. auto/1), repeatable "
+                   "(default: --candidates:--delay:--workers)")
     p.add_argument("--candidates", type=int, default=300, help="candidates per run (default 300)")
     p.add_argument("--delay", type=float, default=0.2, help="evaluator wall seconds per candidate (0.2)")
     p.add_argument("--workers", type=int, default=2, help="parallel workers (2)")
@@ -392,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Measurement] = []
     for case in args.case:
         results += [Measurement(case, "raw", 1)] if not args.no_raw else []
-        results += [Measurement(case, "tune", b) for b in args.batches]
+        results += [Measurement(case, "tune", b) for b in case.batches or args.batches]
     try:
         # Interleave the repeats (raw, tune b1, b5, ..., raw, ...) so that a noisy spell on a shared
         # machine does not land on one runner only.

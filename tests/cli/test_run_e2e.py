@@ -5,10 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
 from raynas.runtime.records import TUNE_EXPERIMENT
+from raynas.tracking.tables import PARQUET_TABLE
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,8 +40,12 @@ def test_every_tune_trial_is_a_candidate_in_mlflow(quickstart):
     (run,) = client.search_runs([exp.experiment_id])
     experiment = Path(run.data.tags[TUNE_EXPERIMENT])  # a Tune experiment of its own, recorded on the run
     assert experiment.parent == (work / ".raynas" / "tune").resolve() and experiment.name.startswith("quickstart-")
-    trials = [p for p in experiment.iterdir() if p.name.startswith("trial_")]
+    trials = {p.name.removeprefix("trial_") for p in experiment.iterdir() if p.name.startswith("trial_")}
     logged = client.get_metric_history(run.info.run_id, "candidate/valid_acc")
-    over_budget = run.data.metrics["num_over_budget"]
-    assert len(logged) == run.data.metrics["num_candidates"] == len(trials) - over_budget > 80
+    table = pd.read_parquet(client.download_artifacts(run.info.run_id, PARQUET_TABLE, str(work)))
+    assert len(logged) == run.data.metrics["num_candidates"] == len(table) > 80
+    # candidates_per_trial: auto batches them: every trial dir is a batch of the table's candidates,
+    # except a last one whose candidates all ran over the budget
+    assert set(table["trial_id"]) <= trials and len(trials) - len(set(table["trial_id"])) <= 1 < len(trials)
+    assert len(trials) < len(table)
     assert run.info.status == "FINISHED" and run.info.artifact_uri.startswith((work / "mlruns").as_uri())
