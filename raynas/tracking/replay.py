@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from raynas.metrics import KILLED, NUM_CANDIDATES, NUM_FAILED
-from raynas.tracking.resilience import outage, quick_http, reason, refused
+from raynas.tracking.resilience import Background, outage, reason, refused
 from raynas.tracking.spool import RunEnd, Spool, load_state
 from raynas.tracking.sync import RunSync
 
@@ -40,12 +40,12 @@ def replay(path: str | Path, tracking_uri: str | None = None,
         state.end = RunEnd(metrics={NUM_CANDIDATES: float(len(state.records)),
                                     NUM_FAILED: float(len(state.failures))}, tags={}, status=KILLED)
     sync = RunSync(MlflowClient(state.spec.tracking_uri), state, on_run=Spool(path).run, reconcile=True)
-    error = ""
+    error, background = "", Background()  # quick HTTP limits, MLflow's per-batch error lines quiet
     for delay in (0.0, *retry_delays_s):
         time.sleep(delay)
+        background.hold(state.run_id)
         try:
-            with quick_http():
-                sync.sync()
+            sync.sync()  # waits for its background batches
             error = ""
             break
         except Exception as err:
@@ -54,6 +54,8 @@ def replay(path: str | Path, tracking_uri: str | None = None,
             error = reason(err)
             if refused(err):
                 break
+        finally:
+            background.release()
     if not error:
         path.unlink()
     return Replayed(path, state.run_id, len(state.records), error, list(sync.refusals))
