@@ -6,15 +6,17 @@ import heapq
 import time
 from typing import Any
 
+import ray
 from ray.tune.search import Searcher
 
 from raynas.errors import RaynasError
 from raynas.evaluators.base import Evaluator
 from raynas.metrics import COST_S
-from raynas.ray_env import quiet_tune
+from raynas.ray_env import RAY_CPU, RAY_GPU, node_resources, quiet_tune
 from raynas.recipes.schema import BackendSpec
 from raynas.runtime.driver import CANDIDATES, EVAL_WALL_S, SearchDriver
 from raynas.runtime.failures import FailureNotes, error_line
+from raynas.runtime.startup import new_barrier, pass_barrier, workers_that_fit
 from raynas.storage import join, resolve
 
 
@@ -69,9 +71,10 @@ def run_simulated(driver: SearchDriver, evaluator: Evaluator, max_failures: int 
         driver.on_trial_complete(trial_id, result)
 
 
-def _trainable(config: dict[str, Any], evaluator: Evaluator) -> None:
+def _trainable(config: dict[str, Any], evaluator: Evaluator, barrier: Any = None, barrier_name: str = "") -> None:
     from ray import tune
 
+    pass_barrier(barrier, barrier_name)  # an actor's first trial waits for the other workers' actors
     tune.report(evaluate_candidates(evaluator, config))
 
 
@@ -90,15 +93,23 @@ def run_tune(driver: SearchDriver, evaluator: Evaluator, backend: BackendSpec, *
     reused, ``backend.workers`` trials at once with ``backend``'s resources each; a failed trial is
     retried ``backend.max_failures`` times (Tune's ``FailureConfig``), then fails its candidates.
     ``restore``: continue the experiment ``name`` after its driver died (``Tuner.restore``: trials
-    that were running or had errored run again; ``driver`` gets the saved Searcher state)."""
+    that were running or had errored run again; ``driver`` gets the saved Searcher state). Each trial
+    actor's first trial waits at a ``StartupBarrier`` for the actors of the workers that fit the
+    cluster (``runtime.startup``: Tune would otherwise discard actors still starting)."""
     from ray import tune
 
-    trainable = tune.with_resources(tune.with_parameters(_trainable, evaluator=evaluator),
-                                    {"cpu": backend.cpus_per_worker, "gpu": backend.gpus_per_worker})
-    with quiet_tune():
-        tuner = _restored(experiment_path(backend, name), trainable, driver) if restore else \
-            _tuner(driver, trainable, backend, name)
-        tuner.fit()
+    bundle = {RAY_CPU: backend.cpus_per_worker, RAY_GPU: backend.gpus_per_worker}
+    barrier = new_barrier(workers_that_fit(backend.workers, bundle, node_resources(), ray.available_resources()))
+    trainable = tune.with_resources(
+        tune.with_parameters(_trainable, evaluator=evaluator, barrier=barrier, barrier_name=f"{name}-{id(barrier)}"),
+        {"cpu": backend.cpus_per_worker, "gpu": backend.gpus_per_worker})
+    try:
+        with quiet_tune():
+            tuner = _restored(experiment_path(backend, name), trainable, driver) if restore else \
+                _tuner(driver, trainable, backend, name)
+            tuner.fit()
+    finally:
+        ray.kill(barrier)
 
 
 def _restored(path: str, trainable: Any, driver: SearchDriver) -> Any:

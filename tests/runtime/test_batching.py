@@ -76,3 +76,54 @@ def test_tune_auto_batches_from_measured_time_and_records_every_candidate(ray_lo
     assert list(sizes.values())[0] == 1 and max(sizes.values()) > 10 and len(sizes) < 60
     assert {rec.worker for rec in col.records} == {0, 1}
     assert any(rec.parent for rec in col.records)  # REA mutated candidates of earlier batches
+
+
+def test_workers_that_fit_count_bundles_per_node_and_what_is_left():
+    from raynas.runtime.startup import workers_that_fit
+
+    nodes = [{"CPU": 8.0, "GPU": 2.0}, {"CPU": 4.0}]
+    assert workers_that_fit(16, {"CPU": 1.0, "GPU": 0.0}, nodes) == 12
+    assert workers_that_fit(16, {"CPU": 1.0, "GPU": 1.0}, nodes) == 2  # GPUs on one node only
+    assert workers_that_fit(4, {"CPU": 1.0}, nodes) == 4
+    assert workers_that_fit(16, {"CPU": 1.0}, nodes, available={"CPU": 5.0}) == 5  # a pool holds the rest
+    assert workers_that_fit(3, {"CPU": 16.0}, nodes) == 1  # at least one (check_resources refuses it before)
+
+
+def test_start_up_barrier_holds_first_trials_until_the_workers_are_up(ray_local):
+    """Four processes arriving at a barrier for four: none passes before the last arrives; a process
+    arriving after it opened passes at once."""
+    import time
+
+    import ray
+
+    from raynas.runtime.startup import new_barrier
+
+    barrier = new_barrier(4)
+    try:
+        t0 = time.monotonic()
+        early = [barrier.arrive.remote(pid) for pid in (1, 2, 3)]
+        ready, _ = ray.wait(early, timeout=1.0)
+        assert not ready  # three of four: held
+        last = barrier.arrive.remote(4)
+        assert ray.get(early + [last]) == [4, 4, 4, 4] and time.monotonic() - t0 >= 1.0
+        t1 = time.monotonic()
+        assert ray.get(barrier.arrive.remote(5)) == 5 and time.monotonic() - t1 < 1.0
+    finally:
+        ray.kill(barrier)
+
+
+def test_start_up_barrier_opens_when_no_more_come(ray_local):
+    """Expecting 3, only 1 comes: it is let through once none arrived for the quiet period."""
+    import time
+
+    import ray
+
+    from raynas.runtime.startup import QUIET_S, new_barrier
+
+    barrier = new_barrier(3)
+    try:
+        t0 = time.monotonic()
+        assert ray.get(barrier.arrive.remote(1), timeout=QUIET_S + 10) == 1
+        assert time.monotonic() - t0 >= QUIET_S - 0.1
+    finally:
+        ray.kill(barrier)
