@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterable, Iterator
 from raynas.metrics import COST_S, RUNNING, SIM_TIME_S
 from raynas.runtime.records import CandidateRecord
 from raynas.tracking import plots, split_runs, tables
-from raynas.tracking.inflight import MAX_IN_FLIGHT, NOTHING, Held, InFlight, Sent, background_ok
+from raynas.tracking.inflight import MAX_IN_FLIGHT, NOTHING, Held, InFlight, Sent, background_ok, queue_settings
 from raynas.tracking.spool import TrackingState
 
 MAX_METRICS_PER_BATCH = 1000
@@ -301,8 +301,9 @@ class RunSync:
         first, (metrics, end) = self.sent, self._next_batch()
         what = f"candidates {first}-{end - 1}"
         background = background_ok()
-        op = self._refusable(what, self.client.log_batch, self.state.run_id, metrics=metrics,
-                             synchronous=not background) if metrics else None
+        with queue_settings(self.state.spec.tracking_uri):
+            op = self._refusable(what, self.client.log_batch, self.state.run_id, metrics=metrics,
+                                 synchronous=not background) if metrics else None
         if background and op is not None:
             self.in_flight.add(Sent(what, first, end, op))
         if self.state.spec.run_per_candidate:
