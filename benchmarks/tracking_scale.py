@@ -216,7 +216,7 @@ def count_points(uri: str, variant: str) -> int:
 # The synchronous tracker (log_batch in the search's thread): this script run on a checkout of commit c527b28
 # (`--n 10000 --mid 1000 --tune-n 10`), on 2026-12-03 on the 2-CPU box of the figures it is compared with,
 # minutes before them; and the figures the section had before (2026-11-27), timed under tracemalloc.
-BEFORE = {"commit": "c527b28", "date": "2026-12-03", "n": 10_000, "calls_s": 7.91, "wall_s": 8.81,
+BEFORE = {"commit": "c527b28", "date": "2026-12-03", "n": 10_000, "calls_s": 7.70, "wall_s": 8.60,
           "feed_peak_mb": 4.8, "traced_peak_mb": 20.0, "maxrss_mb": 366}
 BEFORE_DOC = {"date": "2026-11-27", "n": 10_000, "cps": 157, "wall_s": 63.8}
 
@@ -240,8 +240,10 @@ def before_text(big: dict) -> str:
             f"before the figures above: {b['n'] / b['calls_s']:,.0f} candidates/s into the tracker ({b['calls_s']:.2f} s; "
             f"wall {b['wall_s']:.1f} s), traced peak {b['feed_peak_mb']:.1f} MB while candidates arrive and "
             f"{b['traced_peak_mb']:.1f} MB in all, peak RSS {b['maxrss_mb']:.0f} MB. Now: "
-            f"**{big['n'] / big['calls_s'] / (b['n'] / b['calls_s']):,.1f}×** the candidates/s into the tracker; end to "
-            f"end {b['wall_s'] / big['wall_s']:.2f}× (the store's rate did not change: only who waits for it did).")
+            f"**{big['n'] / big['calls_s'] / (b['n'] / b['calls_s']):,.1f}×** the candidates/s into the tracker. End to "
+            f"end the wall went from {b['wall_s']:.1f} s to {big['wall_s']:.1f} s: MLflow's sqlite store logs no faster "
+            f"from its background threads, which share the CPUs (and the GIL) with the search, so what changed is who "
+            f"waits for it — the search no longer does, `on_end` does for what the store could not keep up with.")
 
 
 def section(results: list[dict], args) -> str:
@@ -254,15 +256,15 @@ def section(results: list[dict], args) -> str:
     flat = "" if not mids else (
         " While candidates arrive, raynas's traced peak is " +
         ", ".join(f"{r['feed_peak_mb']:.1f} MB at {r['n']:,} candidates (backlog {r['backlog']:,})" for r in [*mids, big]) +
-        ": it stops growing once 4 batches are being logged at once (the bound; each costs MLflow's sqlite store "
-        "~2.4 MB while it logs it), whatever the backlog. What grows with the backlog is only the records the "
-        "tracker keeps anyway (for the final table and plots) and the spool on disk.")
+        ": it stops growing once 4 batches are in flight (the bound; on sqlite MLflow logs one at a time, ~2.4 MB "
+        "while it does, the others wait in its queue, ~0.3 MB each), whatever the backlog. What grows with the "
+        "backlog is only the records the tracker keeps anyway (for the final table and plots) and the spool on disk.")
     return f"""{SECTION}
 
 Command: `python benchmarks/tracking_scale.py{flags}` (defaults: `--n 10000 --mid 1000,2000,5000 --tune-n 500`) — \
 {datetime.date.today()}, {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python \
 {platform.python_version()}, local sqlite store (fresh, migrated), the box shared with other jobs (load \
-average {os.getloadavg()[0]:.1f} at the end).
+average {args.load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end).
 
 {HEADER}
 {chr(10).join(row(r) for r in results)}
@@ -274,6 +276,7 @@ tables, plots, summary): {big['wall_s']:.1f} s from `on_start` to the end of `on
 {big['metric_points'] / big['wall_s']:,.0f} metric points/s end to end ({big['metric_points'] / big['n']:.0f} values per \
 candidate). In a real search the store logs while the search waits for its trials, so the drain at the end is what \
 the store could not keep up with.
+
 {before_text(big)}
 
 **Memory.**{flat} Traced peak over everything: {big['traced_peak_mb']:.0f} MB at {big['n']:,} (the end's table \
@@ -287,7 +290,8 @@ takes {tune['wall_s'] / ours['wall_s']:,.0f}× raynas's wall, drain included ({t
 lower bound): about **{tune_big / big['wall_s']:,.0f}×** raynas's measured wall.
 
 What was measured: raynas = `MlflowTracker` with its defaults (one parent run, a batch per flush of 200 \
-candidates handed to MLflow's asynchronous `log_batch`, at most 4 batches in flight, spool on disk fsynced \
+candidates handed to MLflow's asynchronous `log_batch`, at most 4 batches in flight, MLflow's queue with one \
+worker on sqlite, spool on disk fsynced \
 before each flush, parquet + MLflow table, two plots, summary). Tune = Ray's `MLflowLoggerCallback` methods \
 called directly per candidate (`log_trial_start` / `log_trial_result` / `log_trial_end`: a run per candidate, \
 one `log_param`/`log_metric` call per value, each checking that the run exists) with a stand-in trial object — \
@@ -351,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_variant(args.variant, Path(args.records), args.uri, Path(args.work), args.limit,
                                      args.trace)))
         return 0
+    args.load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="raynas-tracking-scale-") as tmp:
         tmp = Path(tmp)
         make_records(args.n, tmp / "records.pkl")
