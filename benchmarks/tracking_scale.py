@@ -216,8 +216,10 @@ def count_points(uri: str, variant: str) -> int:
 # The synchronous tracker (log_batch in the search's thread): this script run on a checkout of commit c527b28
 # (`--n 10000 --mid 1000 --tune-n 10`), on 2026-12-03 on the 2-CPU box of the figures it is compared with,
 # minutes before them; and the figures the section had before (2026-11-27), timed under tracemalloc.
-BEFORE = {"commit": "c527b28", "date": "2026-12-03", "n": 10_000, "calls_s": 7.70, "wall_s": 8.60,
-          "feed_peak_mb": 4.8, "traced_peak_mb": 20.0, "maxrss_mb": 366}
+BEFORE = {"commit": "c527b28", "date": "2026-12-03", "n": 10_000, "calls_s": 8.63, "wall_s": 9.54,
+          "feed_peak_mb": 14.2, "traced_peak_mb": 20.0, "maxrss_mb": 366,
+          "feed_note": "its traced feed took 31 s, past the 30-s table interval, so that includes a rewrite of "
+                       "candidates.parquet; 4.8 MB in three runs that stayed under it"}
 BEFORE_DOC = {"date": "2026-11-27", "n": 10_000, "cps": 157, "wall_s": 63.8}
 
 
@@ -238,7 +240,7 @@ def before_text(big: dict) -> str:
             f"`tracemalloc`, which slows MLflow's SQLAlchemy code several times over, on a box loaded by other jobs. "
             f"This script (times untraced) on a checkout of {b['commit']}, {b['date']}, same box and records, minutes "
             f"before the figures above: {b['n'] / b['calls_s']:,.0f} candidates/s into the tracker ({b['calls_s']:.2f} s; "
-            f"wall {b['wall_s']:.1f} s), traced peak {b['feed_peak_mb']:.1f} MB while candidates arrive and "
+            f"wall {b['wall_s']:.1f} s), traced peak {b['feed_peak_mb']:.1f} MB while candidates arrive ({b['feed_note']}) and "
             f"{b['traced_peak_mb']:.1f} MB in all, peak RSS {b['maxrss_mb']:.0f} MB. Now: "
             f"**{big['n'] / big['calls_s'] / (b['n'] / b['calls_s']):,.1f}×** the candidates/s into the tracker. End to "
             f"end the wall went from {b['wall_s']:.1f} s to {big['wall_s']:.1f} s: MLflow's sqlite store logs no faster "
