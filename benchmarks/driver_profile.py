@@ -90,7 +90,8 @@ def parts(stats: pstats.Stats) -> dict[str, float]:
     """Seconds per part (see the module docstring); ``wait`` and ``other`` from what is left."""
     cum = _cumulative(stats)
     raw = {name: _sum(cum, suffixes) for name, (suffixes, _) in PARTS.items()}
-    out = {name: raw[name] - sum(raw[x] for x in excl) for name, (_, excl) in PARTS.items()}
+    # clamped: Tune also calls the Searcher's on_trial_complete outside _process_trial_result
+    out = {name: max(0.0, raw[name] - sum(raw[x] for x in excl)) for name, (_, excl) in PARTS.items()}
     step = _sum(cum, (TUNE_RUN,))
     # RayActorManager.next: ray.wait for the next event, then its callbacks (results: counted above)
     out["events"] = max(0.0, _sum(cum, (NEXT,)) - raw["results"])
