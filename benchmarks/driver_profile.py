@@ -145,7 +145,7 @@ def run(trials: int, delay: float, workers: int, profile: bool, storage: str, ba
 
 
 def report(rows: list[dict[str, Any]], delay: float, workers: int, batch: int | str) -> str:
-    names = [*TOP_LEVEL, "events", "other", "driver total", "of which ray.wait"]
+    names = [*TOP_LEVEL, "searcher state", "events", "other", "driver total", "of which ray.wait"]
     lines = [f"candidates_per_trial {batch}, delay {delay:g} s, {workers} workers; ms of driver time per trial",
              "| part | " + " | ".join(f"{r['candidates']:,} candidates, {r['trials']:,} trials" for r in rows) + " |",
              "|---|" + "---:|" * len(rows)]
