@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a source checkout
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.overhead import make_recipe  # noqa: E402
+from benchmarks.overhead import ResultTimes, make_recipe  # noqa: E402
 from raynas.recipes.schema import AUTO  # noqa: E402
 
 # part -> (function-name suffixes whose cumulative time it holds, parts it excludes)
@@ -101,31 +101,13 @@ def parts(stats: pstats.Stats) -> dict[str, float]:
     return out
 
 
-class _Arrivals:
-    """A listener noting when each candidate's result reached the driver."""
-
-    def __init__(self) -> None:
-        self.wall: list[float] = []
-        self.trial_ids: list[str] = []
-
-    def on_start(self, info: dict[str, Any]) -> None:
-        pass
-
-    def on_candidate(self, record: Any) -> None:
-        self.wall.append(record.wall_s)
-        self.trial_ids.append(record.trial_id)
-
-    def on_end(self, summary: Any) -> None:
-        pass
-
-
 def run(trials: int, delay: float, workers: int, profile: bool, storage: str, batch: int | str = 1) -> dict[str, Any]:
     """``trials`` candidates (one per trial unless ``batch``) under cProfile; times and parts."""
     from raynas.runtime import build_search
 
     recipe = make_recipe(candidates=trials, delay=delay, workers=workers, batch=batch, storage=storage,
                          seed=0, name=f"profile_{trials}")
-    arrivals = _Arrivals()
+    arrivals = ResultTimes()
     search = build_search(recipe, [arrivals])
     prof = cProfile.Profile() if profile else None
     start = time.perf_counter()
@@ -137,7 +119,7 @@ def run(trials: int, delay: float, workers: int, profile: bool, storage: str, ba
     wall = time.perf_counter() - start
     tenth = max(1, len(arrivals.wall) // 10)
     w = arrivals.wall
-    return {"trials": len(set(arrivals.trial_ids)), "wall_s": wall, "candidates": summary.num_candidates,
+    return {"trials": len(arrivals.trials), "wall_s": wall, "candidates": summary.num_candidates,
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "first_tenth_ms": (w[tenth - 1] - w[0]) / max(1, tenth - 1) * 1e3 if tenth > 1 else float("nan"),
             "last_tenth_ms": (w[-1] - w[-tenth]) / max(1, tenth - 1) * 1e3 if tenth > 1 else float("nan"),

@@ -134,22 +134,28 @@ def make_recipe(*, candidates: int, delay: float, workers: int, batch: int | str
     })
 
 
-class _ResultTimes:
-    """A SearchListener noting when the first and the last candidate results reached the driver, and
-    the trials they came in."""
+class ResultTimes:
+    """A SearchListener noting when each candidate's result reached the driver (``wall``, seconds since
+    the search started) and the trials they came in (``trials``: trial id -> candidates, in the order
+    results came)."""
 
     def __init__(self) -> None:
-        self.first_s: float | None = None
-        self.last_s: float | None = None
-        self.trials: dict[str, int] = {}  # trial id -> candidates, in the order results came
+        self.wall: list[float] = []
+        self.trials: dict[str, int] = {}
+
+    @property
+    def first_s(self) -> float | None:
+        return self.wall[0] if self.wall else None
+
+    @property
+    def last_s(self) -> float | None:
+        return self.wall[-1] if self.wall else None
 
     def on_start(self, info: dict[str, Any]) -> None:
         pass
 
     def on_candidate(self, record: Any) -> None:
-        if self.first_s is None:
-            self.first_s = record.wall_s
-        self.last_s = record.wall_s
+        self.wall.append(record.wall_s)
         self.trials[record.trial_id] = self.trials.get(record.trial_id, 0) + 1
 
     def on_end(self, summary: Any) -> None:
@@ -190,7 +196,7 @@ def run_tune(recipe: Any) -> Run:
     """The ``tune`` backend exactly as ``raynas run`` drives it (Ray is already up)."""
     from raynas.runtime import build_search
 
-    times = _ResultTimes()
+    times = ResultTimes()
     search = build_search(recipe, [times])  # loads the table: not part of the timed region
     start = time.perf_counter()
     summary = search.run()

@@ -65,9 +65,9 @@ class Batching:
         such limit), ``clock_left_s``: search-clock seconds left (``None``: no clock budget)."""
         if self.fixed is not None:
             return self.fixed if left is None else max(1, min(self.fixed, left))
-        left = self._left(workers, left, clock_left_s)
         if not self.measured:
             return 1
+        left = self._left(workers, left, clock_left_s)
         per = self.wall_s / self.measured
         want = MAX_AUTO if per <= 0 else min(MAX_AUTO, math.ceil(self.target_s(workers) / per))
         if left is not None:
@@ -76,7 +76,7 @@ class Batching:
 
     def _left(self, workers: int, left: int | None, clock_left_s: float | None) -> int | None:
         """Candidates left: the smaller of ``left`` and what the clock budget holds at the mean cost."""
-        if clock_left_s is None or not self.measured or self.cost_s <= 0:
+        if clock_left_s is None or self.cost_s <= 0:
             return left
         by_clock = math.ceil(max(0.0, clock_left_s) * workers * self.measured / self.cost_s)
         return by_clock if left is None else min(left, by_clock)
