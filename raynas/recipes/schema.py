@@ -17,6 +17,7 @@ from raynas.strategies.constraints import Constraint
 from raynas.typed import bounded, from_dict, to_dict
 
 TUNE, SIMULATE = "tune", "simulate"
+ASHA, HYPERBAND = "asha", "hyperband"
 AUTO = "auto"  # backend.candidates_per_trial: sized from the measured evaluation time
 COMPONENTS = ("space", "evaluator", "strategy")  # the recipe sections naming a registered component
 
@@ -81,6 +82,17 @@ class BudgetSpec:
 
 
 @dataclasses.dataclass
+class SchedulerSpec:
+    """Ray Tune's early-stopping trial scheduler over epochs (``ASHAScheduler`` / ``HyperBandScheduler``):
+    a candidate is stopped at a rung when it is not in the top ``1 / reduction_factor`` there."""
+
+    name: Literal["asha", "hyperband"] = ASHA
+    max_t: int = bounded(10, gt=0)  # epochs a candidate may run
+    grace_period: int = bounded(1, gt=0)  # asha: epochs before a candidate can be stopped
+    reduction_factor: float = bounded(3.0, gt=1)
+
+
+@dataclasses.dataclass
 class BackendSpec:
     """How trials run: ``tune`` (Ray Tune Tuner) or ``simulate`` (in-process, virtual workers)."""
 
@@ -92,6 +104,8 @@ class BackendSpec:
     gpus_per_worker: float = bounded(0.0, ge=0)
     storage_path: str | None = None
     max_failures: int = bounded(0, ge=0)  # retries of a failed trial (Tune's FailureConfig; simulate: re-run)
+    # a Tune trial scheduler stopping bad candidates early (evaluators reporting per epoch: ``scratch``)
+    scheduler: SchedulerSpec | None = None
 
 
 @dataclasses.dataclass
@@ -131,6 +145,8 @@ class Recipe:
     backend: BackendSpec = dataclasses.field(default_factory=BackendSpec)
     ray: RaySpec = dataclasses.field(default_factory=RaySpec)
     tracking: TrackingSpec = dataclasses.field(default_factory=TrackingSpec)
+    # modules imported before the components are resolved (a user's spaces, evaluators, strategies…)
+    plugins: list[str] = dataclasses.field(default_factory=list)
 
     def validate(self, path: str) -> None:
         if not self.name.strip():
