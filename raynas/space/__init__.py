@@ -2,6 +2,7 @@
 from raynas.space import (
     mbv3,  # noqa: F401  (registers "mbv3")
     nb201,  # noqa: F401  (registers "nb201")
+    transformer,  # noqa: F401  (registers "transformer")
 )
 from raynas.space.base import SPACES, Arch, SearchSpace, build_space
 
