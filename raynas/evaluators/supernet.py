@@ -62,7 +62,7 @@ class SupernetEvaluator(Evaluator):
     """Accuracy of archs under shared supernet weights, served by a pool of Ray actors."""
 
     version = "1"
-    space_names = ("mbv3", "nb201")
+    space_names = ("mbv3", "nb201", "transformer")
 
     @dataclasses.dataclass
     class Config:

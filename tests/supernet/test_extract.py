@@ -1,6 +1,6 @@
 """``Supernet.extract(arch)``: every registered supernet gives a stand-alone module with the supernet's
 outputs on that arch (after the BN statistics it holds); mbv3 slices a static network of the subnet's
-own sizes, the others wrap the supernet."""
+own sizes (so does transformer: tests/supernet/test_transformer_supernet.py), nb201 wraps the supernet."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,13 +9,15 @@ import torch
 
 from raynas.space.mbv3 import MBV3Space
 from raynas.space.nb201 import NB201Space
+from raynas.space.transformer import TransformerSpace
 from raynas.supernet import SUPERNETS, build_supernet
 from raynas.supernet.base import SubnetModule
 from raynas.supernet.bn import recalibrate_bn
 from tests.supernet.conftest import TINY_MBV3
 
-SPACES = {"mbv3": lambda: MBV3Space(MBV3Space.Config(**TINY_MBV3)), "nb201": NB201Space}
-CONFIGS = {"mbv3": {}, "nb201": {"channels": 4}}
+SPACES = {"mbv3": lambda: MBV3Space(MBV3Space.Config(**TINY_MBV3)), "nb201": NB201Space,
+          "transformer": TransformerSpace}
+CONFIGS = {"mbv3": {}, "nb201": {"channels": 4}, "transformer": {}}
 
 
 @pytest.mark.parametrize("name", SUPERNETS.names())
