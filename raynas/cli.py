@@ -1,7 +1,8 @@
 """The ``raynas`` command line (thin: all work lives in the packages; commands in ``raynas/commands/``).
 
-Errors caused by input (recipe, flags, paths) print one line ``raynas: error: …`` and exit 2; a
-deprecated recipe path prints one line ``raynas: warning: …`` and the command goes on.
+Errors caused by input (recipe, flags, paths, plugins that cannot be loaded) print one line
+``raynas: error: …`` and exit 2; a deprecated recipe path prints one line ``raynas: warning: …`` and the
+command goes on.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import warnings
 from typing import Sequence
 
 from raynas.errors import RaynasError, RecipeDeprecationWarning
+from raynas.registry import PluginError
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -32,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.simplefilter("always", RecipeDeprecationWarning)
             warnings.showwarning = _one_line_warning
             return COMMANDS[args.command][2](args)
-    except RaynasError as err:
+    except (RaynasError, PluginError) as err:
         print(f"raynas: error: {err}", file=sys.stderr)
         return err.exit_code
 

@@ -70,7 +70,7 @@ def _spool(args: argparse.Namespace) -> Path:
 def _recipe(recipe_yaml: str, address: str | None):
     import yaml
 
-    from raynas.recipes.loader import apply_overrides
-    from raynas.recipes.schema import parse_recipe
+    from raynas.recipes.loader import apply_overrides, parse_with_plugins
 
-    return parse_recipe(apply_overrides(yaml.safe_load(recipe_yaml), [f"ray.address={address}"] if address else []))
+    overrides = [f"ray.address={address}"] if address else []
+    return parse_with_plugins(apply_overrides(yaml.safe_load(recipe_yaml), overrides))

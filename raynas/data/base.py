@@ -20,7 +20,7 @@ from raynas.errors import RaynasError, RecipeError
 from raynas.registry import Registry
 from raynas.typed import from_dict
 
-DATASETS: Registry["ImageDataset"] = Registry("dataset")
+DATASETS: Registry["ImageDataset"] = Registry("dataset", group="raynas.datasets")
 TRAIN, VAL, TEST = "train", "val", "test"
 SPLITS = (TRAIN, VAL, TEST)
 

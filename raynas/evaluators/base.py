@@ -33,7 +33,7 @@ from raynas.ray_env import Demand
 from raynas.registry import Registry
 from raynas.space.base import Arch, SearchSpace
 
-EVALUATORS: Registry["Evaluator"] = Registry("evaluator")
+EVALUATORS: Registry["Evaluator"] = Registry("evaluator", group="raynas.evaluators")
 
 
 @dataclasses.dataclass(frozen=True)

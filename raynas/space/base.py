@@ -14,7 +14,7 @@ import numpy as np
 from raynas.registry import Registry
 
 Arch = Hashable
-SPACES: Registry["SearchSpace"] = Registry("search space")
+SPACES: Registry["SearchSpace"] = Registry("search space", group="raynas.spaces")
 
 
 class SearchSpace(abc.ABC):

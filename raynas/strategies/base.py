@@ -31,7 +31,7 @@ from raynas.registry import Registry
 from raynas.space.base import Arch, SearchSpace
 from raynas.state import PickledState
 
-STRATEGIES: Registry["Strategy"] = Registry("strategy")
+STRATEGIES: Registry["Strategy"] = Registry("strategy", group="raynas.strategies")
 DEDUP_OFF, DEDUP_ARCH, DEDUP_FUNCTION = "none", "arch", "function"
 DEDUP_MODES = (DEDUP_OFF, DEDUP_ARCH, DEDUP_FUNCTION)
 DedupMode = Literal["none", "arch", "function"]  # "none" rather than "off": YAML reads off as False

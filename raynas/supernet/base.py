@@ -26,7 +26,7 @@ from raynas.registry import Registry
 from raynas.space.base import Arch, SearchSpace
 from raynas.typed import bounded, from_dict
 
-SUPERNETS: Registry["Supernet"] = Registry("supernet")
+SUPERNETS: Registry["Supernet"] = Registry("supernet", group="raynas.supernets")
 
 
 class Supernet(nn.Module):
