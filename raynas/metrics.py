@@ -13,6 +13,7 @@ PARAMS = "params_mb"  # MB of parameters
 LATENCY = "latency_ms"  # ms on the evaluator's latency device
 COST_METRICS = (LATENCY, FLOPS, PARAMS)  # the cost metrics, in the order plots prefer them
 COST_S = "cost_s"  # a candidate's cost on the search clock (wall or simulated seconds)
+EPOCHS = "epochs"  # epochs a candidate trained (fewer than planned: a Tune scheduler stopped it early)
 SIM_TIME_S = "sim_time_s"  # the search clock when a candidate finished / the search ended
 
 # --- lineage tags of results -------------------------------------------------------------------

@@ -118,3 +118,50 @@ class Evaluator(abc.ABC):
     def reference(self) -> dict[str, float]:
         """Known reference figures (e.g. the benchmark's optimum test accuracy); empty if none."""
         return {}
+
+
+class EpochRun(abc.ABC):
+    """One candidate training epoch by epoch (``EpochEvaluator.start``)."""
+
+    epochs_done: int
+
+    @abc.abstractmethod
+    def run_epoch(self) -> Result:
+        """Train one more epoch; the candidate's result after it (``cost_s``: seconds of all its epochs
+        so far, restored ones included)."""
+
+    @abc.abstractmethod
+    def save(self, directory: str) -> None:
+        """Write everything needed to continue into the (existing, empty) ``directory``."""
+
+
+class EpochEvaluator(Evaluator):
+    """An evaluator whose candidates train for epochs and can be judged after each one.
+
+    Contract (besides ``Evaluator``'s): ``max_epochs()`` epochs make a full evaluation; ``start(arch,
+    directory)`` begins a run, or continues the one ``EpochRun.save`` wrote to ``directory``; a run's
+    ``Result`` after epoch ``e`` has ``metrics[EPOCHS] == e``. On the tune backend each candidate is a
+    trial that reports after every epoch with a checkpoint, so a Tune scheduler (``backend.scheduler``)
+    may stop it early — the driver then records its last result — and a trial that failed resumes
+    from its last epoch. ``evaluate`` (the simulate backend, or a plain call) trains every epoch."""
+
+    @abc.abstractmethod
+    def max_epochs(self) -> int: ...
+
+    def start(self, arch: Arch, directory: str | None = None) -> EpochRun:
+        if not self.space.contains(arch):
+            raise ValueError(f"{arch!r} is not an arch of space {self.space.name}")
+        return self._start(arch, directory)
+
+    @abc.abstractmethod
+    def _start(self, arch: Arch, directory: str | None) -> EpochRun: ...
+
+    def _evaluate(self, archs: list[Arch]) -> list[Result]:
+        results = []
+        for arch in archs:
+            run = self.start(arch)
+            result = run.run_epoch()
+            while run.epochs_done < self.max_epochs():
+                result = run.run_epoch()
+            results.append(result)
+        return results

@@ -83,11 +83,12 @@ class BudgetSpec:
 
 @dataclasses.dataclass
 class SchedulerSpec:
-    """Ray Tune's early-stopping trial scheduler over epochs (``ASHAScheduler`` / ``HyperBandScheduler``):
-    a candidate is stopped at a rung when it is not in the top ``1 / reduction_factor`` there."""
+    """A Ray Tune trial scheduler stopping candidates early, over their epochs (``raynas.runtime.epochs``):
+    ``asha`` (``ASHAScheduler``, one bracket) or ``hyperband`` (asynchronous Hyperband: every bracket);
+    at each rung a candidate goes on only if it is in the top ``1 / reduction_factor`` there."""
 
     name: Literal["asha", "hyperband"] = ASHA
-    max_t: int = bounded(10, gt=0)  # epochs a candidate may run
+    max_t: int | None = bounded(None, gt=0)  # epochs a candidate may run; default: the evaluator's epochs
     grace_period: int = bounded(1, gt=0)  # asha: epochs before a candidate can be stopped
     reduction_factor: float = bounded(3.0, gt=1)
 

@@ -10,11 +10,12 @@ import ray
 from ray.tune.search import Searcher
 
 from raynas.errors import RaynasError
-from raynas.evaluators.base import Evaluator
+from raynas.evaluators.base import EpochEvaluator, Evaluator
 from raynas.metrics import COST_S
 from raynas.ray_env import RAY_CPU, RAY_GPU, node_resources, quiet_tune
 from raynas.recipes.schema import BackendSpec
 from raynas.runtime.driver import CANDIDATES, EVAL_WALL_S, SearchDriver
+from raynas.runtime.epochs import build_scheduler, epoch_trainable
 from raynas.runtime.failures import FailureNotes, error_line
 from raynas.runtime.startup import new_barrier, pass_barrier, workers_that_fit
 from raynas.storage import join, resolve
@@ -95,18 +96,21 @@ def run_tune(driver: SearchDriver, evaluator: Evaluator, backend: BackendSpec, *
     ``restore``: continue the experiment ``name`` after its driver died (``Tuner.restore``: trials
     that were running or had errored run again; ``driver`` gets the saved Searcher state). Each trial
     actor's first trial waits at a ``StartupBarrier`` for the actors of the workers that fit the
-    cluster (``runtime.startup``: Tune would otherwise discard actors still starting)."""
+    cluster (``runtime.startup``: Tune would otherwise discard actors still starting). An
+    ``EpochEvaluator``'s candidates run one per trial, reporting every epoch (``runtime.epochs``), under
+    ``backend.scheduler`` when set."""
     from ray import tune
 
     bundle = {RAY_CPU: backend.cpus_per_worker, RAY_GPU: backend.gpus_per_worker}
     barrier = new_barrier(workers_that_fit(backend.workers, bundle, node_resources(), ray.available_resources()))
+    function = epoch_trainable if isinstance(evaluator, EpochEvaluator) else _trainable
     trainable = tune.with_resources(
-        tune.with_parameters(_trainable, evaluator=evaluator, barrier=barrier, barrier_name=f"{name}-{id(barrier)}"),
+        tune.with_parameters(function, evaluator=evaluator, barrier=barrier, barrier_name=f"{name}-{id(barrier)}"),
         {"cpu": backend.cpus_per_worker, "gpu": backend.gpus_per_worker})
     try:
         with quiet_tune():
             tuner = _restored(experiment_path(backend, name), trainable, driver) if restore else \
-                _tuner(driver, trainable, backend, name)
+                _tuner(driver, trainable, backend, name, evaluator)
             tuner.fit()
     finally:
         ray.kill(barrier)
@@ -131,19 +135,22 @@ def _restored(path: str, trainable: Any, driver: SearchDriver) -> Any:
     return tuner
 
 
-def _tuner(driver: SearchDriver, trainable: Any, backend: BackendSpec, name: str) -> Any:
+def _tuner(driver: SearchDriver, trainable: Any, backend: BackendSpec, name: str, evaluator: Evaluator) -> Any:
     from ray import tune
 
     storage = resolve(backend.storage_path)
+    epochs = isinstance(evaluator, EpochEvaluator)
+    scheduler = None if backend.scheduler is None or not epochs else \
+        build_scheduler(backend.scheduler, evaluator, driver.metric, driver.mode)
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=driver, num_samples=-1, max_concurrent_trials=backend.workers,
                                     reuse_actors=True, trial_name_creator=_trial_name,
-                                    trial_dirname_creator=_trial_name),
-        # A trial reports exactly once. Stopping it on that report saves one actor round trip per
-        # trial: without it Tune calls train() again only to learn that the function has returned.
+                                    trial_dirname_creator=_trial_name, scheduler=scheduler),
+        # A batch trial reports exactly once. Stopping it on that report saves one actor round trip
+        # per trial: without it Tune calls train() again only to learn that the function has returned.
         run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0,
-                                  stop={"training_iteration": 1},
+                                  stop=None if epochs else {"training_iteration": 1},
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                                   failure_config=tune.FailureConfig(max_failures=backend.max_failures),
                                   callbacks=[FailureNotes(driver)]),

@@ -13,7 +13,7 @@ import uuid
 from typing import Any, Callable, Sequence
 
 from raynas.errors import RecipeError
-from raynas.evaluators.base import Evaluator
+from raynas.evaluators.base import EpochEvaluator, Evaluator
 from raynas.evaluators.cost import NB201_REF, CostEvaluator
 from raynas.metrics import FAILED, KILLED, LATENCY, device_metric
 from raynas.ray_env import RAY_CPU, RAY_GPU, Demand, check_resources, ensure_ray
@@ -21,6 +21,7 @@ from raynas.recipes.schema import AUTO, SIMULATE, BackendSpec, Recipe
 from raynas.runtime.backends import experiment_path, run_simulated, run_tune
 from raynas.runtime.batching import Batching
 from raynas.runtime.driver import SearchDriver
+from raynas.runtime.epochs import check_scheduler
 from raynas.runtime.records import (
     INFO_METRIC,
     INFO_MODE,
@@ -175,12 +176,20 @@ def _strategy(recipe: Recipe, space: SearchSpace, evaluator: Evaluator, feasible
                scorer=scorer if proxy is not None else None)
 
 
-def batching(backend: BackendSpec) -> Batching:
+def batching(backend: BackendSpec, evaluator: Evaluator | None = None) -> Batching:
     """The batching of ``backend.candidates_per_trial``; ``auto`` on the simulate backend is one
-    candidate per trial (in-process trials cost nothing to amortise)."""
-    if backend.name == SIMULATE and backend.candidates_per_trial == AUTO:
+    candidate per trial (in-process trials cost nothing to amortise), and so is every trial of an
+    ``EpochEvaluator`` on the tune backend (each candidate reports its epochs: ``runtime.epochs``;
+    another fixed number is a ``RecipeError``)."""
+    per_trial = backend.candidates_per_trial
+    if isinstance(evaluator, EpochEvaluator) and backend.name != SIMULATE:
+        if per_trial not in (AUTO, 1):
+            raise RecipeError("backend.candidates_per_trial", f"is {per_trial}, but an evaluator reporting per "
+                              "epoch trains one candidate per trial: use auto or 1")
         return Batching(1)
-    return Batching.of(backend.candidates_per_trial)
+    if backend.name == SIMULATE and per_trial == AUTO:
+        return Batching(1)
+    return Batching.of(per_trial)
 
 
 def build_search(recipe: Recipe, listeners: Sequence[SearchListener] = (),
@@ -191,12 +200,13 @@ def build_search(recipe: Recipe, listeners: Sequence[SearchListener] = (),
     evaluator; pass one to use e.g. precomputed values)."""
     space = recipe.space.impl(recipe.space.config)
     evaluator = recipe.evaluator.impl(space, recipe.evaluator.config, storage_path=recipe.backend.storage_path)
+    check_scheduler(recipe.backend, evaluator, recipe.evaluator.name)
     feasible, extra = constraint_metrics(space, recipe, evaluator)
     strategy = _strategy(recipe, space, evaluator, feasible, scorer)
     tuned = recipe.backend.name != SIMULATE
     driver = SearchDriver(strategy, sim_budget_s=recipe.budget.sim_seconds,
                           max_candidates=recipe.budget.max_candidates, workers=recipe.backend.workers,
-                          batching=batching(recipe.backend),
+                          batching=batching(recipe.backend, evaluator),
                           listeners=listeners, reference=evaluator.reference(),
                           constraints=recipe.constraints, extra_metrics=extra,
                           max_failed=recipe.budget.max_failed,

@@ -73,7 +73,8 @@ def extract_mbv3(supernet: nn.Module, arch: Any) -> StaticMBV3:
     for slot in space.active_slots(arch):
         stage, index = divmod(slot, space.max_depth)
         cin = space.slot_geometry(slot)[0]
-        blocks.append(_mbv3_block(supernet.stages[stage][index], cin, arch.kernels[slot], arch.expands[slot]))
+        kernel = space.effective_kernel(slot, arch.kernels[slot])  # the taps that ever touch pixels
+        blocks.append(_mbv3_block(supernet.stages[stage][index], cin, kernel, arch.expands[slot]))
     parts = (supernet.stem, supernet.head, supernet.dropout, supernet.classifier)
     stem, head, dropout, classifier = (copy.deepcopy(p) for p in parts)
     return StaticMBV3(stem, blocks, head, dropout, classifier).eval()

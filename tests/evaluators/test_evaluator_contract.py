@@ -12,6 +12,7 @@ from tests.serving.helpers import TINY_MBV3, TRAIN
 
 NB201 = {"name": "nb201"}
 TINY_MBV3_SPACE = {"name": "mbv3", **TINY_MBV3}
+SCRATCH_TRAIN = {"epochs": 1, "batch_size": 128, "lr": 0.05, "num_threads": 1}
 POOL = {"replicas": 1, "num_cpus": 0.5, "prepare_num_cpus": 0.5}
 
 
@@ -25,6 +26,7 @@ def sections(name: str, seed: int, tmp, nb201_path: str) -> tuple[dict, dict]:
                               "init_seed": seed}),
         "supernet": (TINY_MBV3_SPACE, {"name": "supernet", "sampling": "uniform", "pool": POOL,
                                        "train": {**TRAIN, "seed": seed}, "weights_dir": str(tmp / "weights")}),
+        "scratch": (TINY_MBV3_SPACE, {"name": "scratch", "train": {**SCRATCH_TRAIN, "seed": seed}}),
     }
     if name not in table:
         base = next(c.__dict__["registry_name"] for c in EVALUATORS.get(name).__mro__[1:]
