@@ -7,14 +7,30 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, Hashable, Iterator
+from typing import Any, Hashable, Iterator, NamedTuple
 
 import numpy as np
 
+from raynas.errors import RecipeError
 from raynas.registry import Registry
 
 Arch = Hashable
 SPACES: Registry["SearchSpace"] = Registry("search space", group="raynas.spaces")
+
+
+class Cost(NamedTuple):
+    """Analytic cost of a subnet: multiply-accumulates (``flops``) and parameter count."""
+
+    flops: int
+    params: int
+
+
+def increasing_choices(values: list[int], path: str, name: str, minimum: int = 1) -> None:
+    """``RecipeError`` naming ``<path>.<name>`` unless ``values`` is a non-empty strictly increasing list
+    of ints ``>= minimum`` (a space's choice list: depths, kernel sizes, widths …)."""
+    if not values or sorted(set(values)) != list(values) or values[0] < minimum:
+        raise RecipeError(f"{path}.{name}" if path else name,
+                          f"must be a non-empty increasing list of ints >= {minimum}, got {values!r}")
 
 
 class SearchSpace(abc.ABC):

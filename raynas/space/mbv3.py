@@ -29,7 +29,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from raynas.errors import RecipeError
-from raynas.space.base import SPACES, SearchSpace
+from raynas.space.base import SPACES, Cost, SearchSpace, increasing_choices
 from raynas.typed import bounded
 
 STAGE_SEP, BLOCK_SEP = "|", ","
@@ -50,19 +50,6 @@ class MBV3Arch(NamedTuple):
 def as_arch(arch: tuple) -> MBV3Arch:
     """``arch`` as an ``MBV3Arch`` (plain ``(depths, kernels, expands)`` tuples are accepted everywhere)."""
     return arch if isinstance(arch, MBV3Arch) else MBV3Arch(*arch)
-
-
-class Cost(NamedTuple):
-    """Analytic cost of a subnet: multiply-accumulates (``flops``) and parameter count."""
-
-    flops: int
-    params: int
-
-
-def _increasing(values: list[int], path: str, name: str, minimum: int = 1) -> None:
-    if not values or sorted(set(values)) != list(values) or values[0] < minimum:
-        raise RecipeError(f"{path}.{name}" if path else name,
-                          f"must be a non-empty increasing list of ints >= {minimum}, got {values!r}")
 
 
 @SPACES.register("mbv3")
@@ -88,9 +75,9 @@ class MBV3Space(SearchSpace):
 
         def validate(self, path: str = "") -> None:
             """Raise ``RecipeError`` naming the field when the skeleton is inconsistent."""
-            _increasing(self.depths, path, "depths")
-            _increasing(self.kernel_sizes, path, "kernel_sizes")
-            _increasing(self.expand_ratios, path, "expand_ratios")
+            increasing_choices(self.depths, path, "depths")
+            increasing_choices(self.kernel_sizes, path, "kernel_sizes")
+            increasing_choices(self.expand_ratios, path, "expand_ratios")
             if any(k % 2 == 0 for k in self.kernel_sizes):
                 raise RecipeError(f"{path}.kernel_sizes" if path else "kernel_sizes",
                                   f"must be odd, got {self.kernel_sizes!r}")

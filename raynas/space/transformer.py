@@ -29,8 +29,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from raynas.errors import RecipeError
-from raynas.space.base import SPACES, SearchSpace
-from raynas.space.mbv3 import Cost, _increasing
+from raynas.space.base import SPACES, Cost, SearchSpace, increasing_choices
 from raynas.typed import bounded
 
 SPACE_NAME = "transformer"
@@ -85,10 +84,10 @@ class TransformerSpace(SearchSpace):
 
         def validate(self, path: str = "") -> None:
             """Raise ``RecipeError`` naming the field when the skeleton is inconsistent."""
-            _increasing(self.embed_dims, path, "embed_dims")
-            _increasing(self.depths, path, "depths")
-            _increasing(self.num_heads, path, "num_heads")
-            _increasing(self.mlp_ratios, path, "mlp_ratios")
+            increasing_choices(self.embed_dims, path, "embed_dims")
+            increasing_choices(self.depths, path, "depths")
+            increasing_choices(self.num_heads, path, "num_heads")
+            increasing_choices(self.mlp_ratios, path, "mlp_ratios")
             if self.resolution % self.patch_size:
                 raise RecipeError(_field(path, "patch_size"), f"must divide resolution {self.resolution}, "
                                   f"got {self.patch_size}")

@@ -29,6 +29,8 @@ RUNS = {
                              "--gm-mid", "1", "--methods", "uniform", "--rea", "0",
                              "--dataset-config", '{"train_size": 200, "val_size": 100, "test_size": 100}',
                              "--out", "few-shot.json"], "| one-shot, uniform (SPOS) |"),
+    "scratch_asha.py": (["--budget", "6", "--epochs", "2", "--seeds", "0", "--retrain-seeds", "1"],
+                        "| **asha mean** |"),
     "supernet_ranking.py": (["--archs", "4", "--epochs", "1", "--standalone-seeds", "2", "--supernet-seeds", "1",
                              "--pbt-population", "2", "--pbt-interval", "1"],
                             "PBT vs the non-PBT baseline at equal compute"),
@@ -37,7 +39,7 @@ RUNS = {
 
 # Run from tests/benchmarks/test_benchmarks_training.py: a second file, so that ``make test``'s workers
 # (pytest-xdist, a file per worker) run the two halves at once.
-TRAINING = {"supernet_ranking.py", "ranking_testbed.py", "few_shot_ranking.py"}
+TRAINING = {"supernet_ranking.py", "ranking_testbed.py", "few_shot_ranking.py", "scratch_asha.py"}
 
 
 def run_benchmark(script, tmp_path):
