@@ -22,6 +22,11 @@ the pool:
 ``publish(arrays)`` hot-swaps the served weights; ``export_model(arch, out_dir)`` saves the stand-alone
 subnet as an MLflow PyTorch model. Importing this module does not import torch.
 
+Data-parallel training (``train.workers: N > 1``, ``raynas.supernet.ddp``): the pool's start-up task
+runs a Ray Train ``TorchTrainer`` of N workers (``train.cpus_per_worker``/``gpus_per_worker`` each; a
+``Demand`` per worker, so a bundle no node holds is a one-line error at start) and only waits on
+them, so give it little CPU (``pool.prepare_num_cpus: 0.1``); ``train.batch_size`` is the global batch.
+
 Resources: Tune's trial workers only wait on the pool, so give them little CPU
 (``backend.cpus_per_worker: 0.25``); ``workers * cpus_per_worker + pool.prepare_num_cpus`` and
 ``workers * cpus_per_worker + pool.replicas * pool.num_cpus`` must fit the cluster, or the pool never
@@ -98,6 +103,19 @@ class SupernetEvaluator(Evaluator):
             split.validate(f"{path}.few_shot")
             return split
 
+        def _check_workers(self, train: Any, path: str) -> None:
+            """``train.workers > 1``: the global batch divides over the workers; training serves its result
+            (PBT members and split-tree nodes train in one process each)."""
+            if train.workers == 1:
+                return
+            from raynas.supernet.ddp import local_batch_size
+
+            local_batch_size(train, f"{path}.train")
+            other = "pbt" if self.pbt is not None else "few_shot" if self.few_shot is not None else None
+            if other is not None:
+                raise RecipeError(f"{path}.train.workers", f"data-parallel training trains the served supernet; "
+                                  f"{path}.{other} members train in one process each (set workers: 1)")
+
         def validate(self, path: str) -> None:
             """Names and nested options checked against their registries (imports torch)."""
             from raynas.data import DATASETS
@@ -113,7 +131,7 @@ class SupernetEvaluator(Evaluator):
                     raise RecipeError(f"{path}.{field}", f"unknown {registry.kind} {name!r}; "
                                       f"known: {', '.join(registry.names())}")
                 from_dict(registry.get(name).Config, dict(options), f"{path}.{field}_config")
-            from_dict(TrainConfig, dict(self.train), f"{path}.train")
+            self._check_workers(from_dict(TrainConfig, dict(self.train), f"{path}.train"), path)
             if self.pbt is not None:
                 from_dict(PBTConfig, dict(self.pbt), f"{path}.pbt")
             if self.few_shot is not None:
@@ -159,7 +177,8 @@ class SupernetEvaluator(Evaluator):
         cfg = self.config
         if cfg.weights:
             return StoredWeights.at(cfg.weights)
-        train = {"num_threads": threads_for(cfg.pool.prepare_num_cpus), **cfg.train}
+        train = {"num_threads": threads_for(self._train_config().cpus_per_worker if self._data_parallel()
+                                            else cfg.pool.prepare_num_cpus), **cfg.train}
         if cfg.few_shot is not None:
             split = cfg.split_config()
             trial = self._trial({**train, "num_threads": threads_for(split.cpus_per_trial), "epochs": split.epochs},
@@ -169,7 +188,18 @@ class SupernetEvaluator(Evaluator):
         if cfg.pbt is not None:
             return PBTWeights(self._trial(train, PBT_EVAL_ARCHS), dict(cfg.pbt),
                               directory=cfg.weights_dir or WEIGHTS_DIR, storage_path=resolve(self.storage_path))
-        return TrainedWeights(cfg.sampling, dict(cfg.sampling_config), train).kept_in(cfg.weights_dir, self.spec)
+        storage = resolve(self.storage_path) if self._data_parallel() else None
+        return TrainedWeights(cfg.sampling, dict(cfg.sampling_config), train,
+                              storage_path=storage).kept_in(cfg.weights_dir, self.spec)
+
+    def _train_config(self):
+        from raynas.supernet.train import TrainConfig
+
+        return from_dict(TrainConfig, dict(self.config.train), "evaluator.train")
+
+    def _data_parallel(self) -> bool:
+        """Whether the served weights are trained here by ``train.workers > 1`` Ray Train workers."""
+        return not self.config.weights and self._train_config().workers > 1
 
     def _trial(self, train: dict[str, Any], eval_random_archs: int) -> dict[str, Any]:
         """The ``SupernetTrialConfig`` (as a dict) of PBT members and split-tree nodes."""
@@ -196,6 +226,11 @@ class SupernetEvaluator(Evaluator):
             pbt = from_dict(PBTConfig, dict(self.config.pbt), "evaluator.pbt")
             out.append(Demand("each PBT member", {RAY_CPU: pbt.cpus_per_member, RAY_GPU: pbt.gpus_per_member},
                               {RAY_CPU: "evaluator.pbt.cpus_per_member", RAY_GPU: "evaluator.pbt.gpus_per_member"}))
+        if self._data_parallel():
+            train, at = self._train_config(), "evaluator.train"
+            out.append(Demand(f"each of the {train.workers} data-parallel training workers",
+                              {RAY_CPU: train.cpus_per_worker, RAY_GPU: train.gpus_per_worker},
+                              {RAY_CPU: f"{at}.cpus_per_worker", RAY_GPU: f"{at}.gpus_per_worker"}))
         if self.config.few_shot is not None and not self.config.weights:
             split, at = self.config.split_config(), "evaluator.few_shot"
             out.append(Demand("each few-shot split trial",

@@ -9,7 +9,8 @@
 Sources:
   * ``TrainedWeights`` trains a fresh supernet with the other half of the stack
     (``raynas.supernet.train.train_supernet`` and a registered sampling rule), optionally keeping the
-    result as ``.npz`` under a key of everything that determines it (``cache_key``);
+    result as ``.npz`` under a key of everything that determines it (``cache_key``); with
+    ``train.workers > 1`` by a Ray Train ``TorchTrainer`` (``raynas.supernet.ddp``);
   * ``StoredWeights`` reads weights saved before: an ``.npz`` file (``save_npz``), a checkpoint
     directory holding one (``weights.npz`` preferred), or an MLflow artifact URI (``runs:/<id>/<path>``,
     ``models:/…``, ``mlflow-artifacts:/…``, or any URI ``mlflow.artifacts.download_artifacts`` reads);
@@ -34,6 +35,7 @@ from raynas.serving.spec import ModelSpec, build_model
 from raynas.typed import from_dict
 
 NPZ_SUFFIX = ".npz"
+DDP_DIR = "supernet-ddp"  # Ray Train experiments of data-parallel training, under the storage path
 CHECKPOINT_WEIGHTS = ("weights.npz", "supernet.npz", "model.npz")
 URI_PREFIXES = ("runs:/", "models:/", "mlflow-artifacts:", "s3://", "gs://", "http://", "https://", "file://")
 
@@ -166,12 +168,17 @@ def shipped(factory: Any) -> Any:
 class TrainedWeights:
     """Factory: train ``spec``'s supernet on ``splits`` with sampling rule ``sampling`` (its options in
     ``sampling_config``) and ``raynas.supernet.train.TrainConfig(**train)``. With ``cache_path``, weights
-    already there are loaded instead (no training) and freshly trained ones are saved there."""
+    already there are loaded instead (no training) and freshly trained ones are saved there. With
+    ``train.workers > 1`` the process that runs it starts a Ray Train ``TorchTrainer`` of that many
+    data-parallel workers (``raynas.supernet.ddp``) under ``<storage_path>/supernet-ddp`` (shared
+    storage once the workers span nodes; default a temporary directory) and returns the weights of
+    its last checkpoint."""
 
     sampling: str
     sampling_config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     train: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     cache_path: str | None = None
+    storage_path: str | None = None  # Ray Train's storage for data-parallel training (not in the key)
 
     def key(self, spec: ModelSpec) -> str:
         """A digest of everything that determines the trained weights (spec, rule, training, code version)."""
@@ -207,11 +214,21 @@ class TrainedWeights:
         from raynas.supernet.train import TrainConfig, train_supernet
         from raynas.supernet.weights import to_numpy
 
+        config = from_dict(TrainConfig, dict(self.train), "train")
+        if config.workers > 1:
+            return self._train_data_parallel(spec)
         space, model = build_model(spec)
         rule = build_sampler(self.sampling, space, dict(self.sampling_config))
-        config = from_dict(TrainConfig, dict(self.train), "train")
         train_supernet(model, rule, splits, config, eval_archs={})
         return to_numpy(model)
+
+    def _train_data_parallel(self, spec: ModelSpec) -> dict[str, np.ndarray]:
+        from raynas import storage
+        from raynas.supernet.ddp import DDPRun, fit_ddp, trial_from_spec
+
+        trial = trial_from_spec(spec, self.sampling, self.sampling_config, self.train)
+        where = storage.join(self.storage_path, DDP_DIR) if self.storage_path else None
+        return fit_ddp(DDPRun(trial, evaluate=False), where).arrays
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,18 +17,24 @@ Contract:
     distributions). A rule without statistics (``uniform``, ...) trains exactly as without the hooks.
   * ``evaluate_subnet`` recalibrates BN for the arch, then returns its top-1 accuracy in [0, 1].
   * Device: CUDA when available (``device="auto"``), else CPU; ``num_threads`` sets torch's CPU threads.
+  * Data parallel: ``workers > 1`` is trained by Ray Train (``raynas.supernet.ddp``, which reuses
+    ``train_epoch``); given a ``DistributedDataParallel`` model, ``train_step`` runs every pass but the
+    step's last under ``no_sync()`` (one gradient all-reduce per optimizer step) and the rule's hooks
+    see the wrapped module. ``batch_size`` is the global batch.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
-from typing import Any, Callable, Iterable, Literal, NamedTuple
+from typing import Any, Callable, ContextManager, Iterable, Literal, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from raynas.data.base import TRAIN, VAL, Splits
 from raynas.devices import AUTO, Device, resolve_device
@@ -63,6 +69,9 @@ class TrainConfig:
     seed: int = bounded(0, ge=0)
     num_threads: int | None = bounded(None, ge=1)
     device: Device = AUTO
+    workers: int = bounded(1, ge=1)  # > 1: data-parallel with Ray Train, batch_size split over the workers
+    cpus_per_worker: float = bounded(1.0, gt=0.0)  # Ray resources of each data-parallel worker
+    gpus_per_worker: float = bounded(0.0, ge=0.0)  # > 0: the workers use CUDA and nccl (else CPU and gloo)
 
 
 def select_device(name: str = AUTO) -> torch.device:
@@ -128,6 +137,19 @@ def logit_grad_norms(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
                                         - F.one_hot(y, logits.shape[1]).float(), dim=1)
 
 
+def base_module(model: nn.Module) -> nn.Module:
+    """The supernet itself: ``model``, or the module a ``DistributedDataParallel`` wraps."""
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def pass_context(model: nn.Module, index: int, passes: int) -> ContextManager[Any]:
+    """Under DDP, ``no_sync()`` for every pass of a step but the last: gradients accumulate locally and
+    the last backward all-reduces their sum once; a plain module: nothing."""
+    if isinstance(model, DistributedDataParallel) and index < passes - 1:
+        return model.no_sync()
+    return contextlib.nullcontext()
+
+
 def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, step: Step, config: TrainConfig,
                sample_weights: torch.Tensor | None = None, record_grad_norms: bool = False) -> StepResult:
     """Forward/backward every arch of ``step`` (gradients accumulate); returns a ``StepResult``. With
@@ -136,21 +158,22 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, step: Step, c
     teacher: torch.Tensor | None = None
     total, correct, norms = 0.0, 0, None
     for i, arch in enumerate(step.archs):
-        logits = model(x, arch)
-        if sample_weights is None:
-            loss = F.cross_entropy(logits, y)
-        else:
-            loss = (F.cross_entropy(logits, y, reduction="none") * sample_weights).mean()
-        if record_grad_norms:
-            arch_norms = logit_grad_norms(logits, y)
-            norms = arch_norms if norms is None else norms + arch_norms
-        if step.distill and teacher is not None:
-            kd = kd_loss(logits, teacher, config.kd_temperature)
-            loss = config.kd_alpha * kd + (1.0 - config.kd_alpha) * loss
-        if i == 0:
-            teacher = logits.detach()
-            correct = int((teacher.argmax(1) == y).sum())
-        loss.backward()
+        with pass_context(model, i, len(step.archs)):
+            logits = model(x, arch)
+            if sample_weights is None:
+                loss = F.cross_entropy(logits, y)
+            else:
+                loss = (F.cross_entropy(logits, y, reduction="none") * sample_weights).mean()
+            if record_grad_norms:
+                arch_norms = logit_grad_norms(logits, y)
+                norms = arch_norms if norms is None else norms + arch_norms
+            if step.distill and teacher is not None:
+                kd = kd_loss(logits, teacher, config.kd_temperature)
+                loss = config.kd_alpha * kd + (1.0 - config.kd_alpha) * loss
+            if i == 0:
+                teacher = logits.detach()
+                correct = int((teacher.argmax(1) == y).sum())
+            loss.backward()
         total += float(loss.detach())
     return StepResult(total / len(step.archs), correct, None if norms is None else norms / len(step.archs))
 
@@ -180,7 +203,7 @@ def train_epoch(model: nn.Module, batches: Iterable[Any], rule: SamplingRule, op
         step = rule.next_step()
         weights = None if importance is None else importance[indices].to(device)
         loss, ok, norms = train_step(model, x, y, step, config, weights, rule.observes_samples)
-        rule.observe_step(model, step)
+        rule.observe_step(base_module(model), step)
         if norms is not None:
             rule.observe_samples(indices.numpy(), norms.cpu().numpy().astype(np.float64))
         passes += len(step.archs)
