@@ -1,0 +1,54 @@
+"""End to end: ``raynas run recipes/mbv3-digits-ddp.yaml`` (shrunk by ``--set``: one training epoch, a few
+candidates) on a 2-CPU local Ray — the supernet trained by a Ray Train ``TorchTrainer`` of 2 gloo workers
+in the pool's start-up task (its experiment under the backend's storage), served by two replicas,
+searched by REA, every candidate recorded with the weights version that scored it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from mlflow.tracking import MlflowClient
+
+from raynas.serving.sources import DDP_DIR
+from raynas.space.mbv3 import MBV3Space
+from raynas.tracking.tables import PARQUET_TABLE
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPE = REPO / "recipes" / "mbv3-digits-ddp.yaml"
+NAME = "mbv3-digits-ddp"
+CANDIDATES = 6
+SMALL = ["evaluator.train.epochs=1", "evaluator.train.batch_size=128", "evaluator.sampling_config.num_random=1",
+         f"budget.max_candidates={CANDIDATES}", "strategy.population_size=4", "strategy.sample_size=2"]
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("work")
+    sets = [a for s in SMALL for a in ("--set", s)]
+    proc = subprocess.run([sys.executable, "-m", "raynas", "run", str(RECIPE), "--quiet", *sets],
+                          cwd=work, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return work, proc
+
+
+def test_prints_the_best_arch(ddp_run):
+    _, proc = ddp_run
+    best = next(line for line in proc.stdout.splitlines() if line.startswith("Best arch: "))
+    assert MBV3Space().contains(MBV3Space().from_str(best.removeprefix("Best arch: ")))
+
+
+def test_the_supernet_was_trained_by_ray_train_and_served(ddp_run):
+    work, _ = ddp_run
+    client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name(NAME).experiment_id])
+    rows = pq.read_table(client.download_artifacts(run.info.run_id, PARQUET_TABLE, str(work))).to_pylist()
+    assert run.info.status == "FINISHED" and len(rows) == CANDIDATES
+    assert len({r["weights_version"] for r in rows}) == 1 and all(0 <= r["valid_acc"] <= 100 for r in rows)
+    assert list((work / ".raynas" / "supernets").glob("*.npz"))  # kept for reuse, as single-process weights
+    (experiment,) = (work / ".raynas" / "tune" / DDP_DIR).iterdir()  # one Ray Train run, rank 0's checkpoint
+    (state,) = experiment.rglob("state.json")
+    assert json.loads(state.read_text())["epochs_done"] == 1
