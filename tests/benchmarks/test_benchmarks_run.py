@@ -34,12 +34,15 @@ RUNS = {
     "supernet_ranking.py": (["--archs", "4", "--epochs", "1", "--standalone-seeds", "2", "--supernet-seeds", "1",
                              "--pbt-population", "2", "--pbt-interval", "1"],
                             "PBT vs the non-PBT baseline at equal compute"),
+    "supernet_training_scale.py": (["--workers", "1,2", "--batch-sizes", "32", "--steps", "2", "--warmup", "1",
+                                    "--tiny"], "| communication share |"),
 }
 
 
 # Run from tests/benchmarks/test_benchmarks_training.py: a second file, so that ``make test``'s workers
 # (pytest-xdist, a file per worker) run the two halves at once.
-TRAINING = {"supernet_ranking.py", "ranking_testbed.py", "few_shot_ranking.py", "scratch_asha.py"}
+TRAINING = {"supernet_ranking.py", "ranking_testbed.py", "few_shot_ranking.py", "scratch_asha.py",
+            "supernet_training_scale.py"}
 
 
 def run_benchmark(script, tmp_path):
