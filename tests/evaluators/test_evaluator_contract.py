@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from raynas.evaluators import EVALUATORS
+from raynas.evaluators.base import EpochEvaluator
 from raynas.recipes import parse_recipe
+from raynas.testing.epoch_evaluator_contract import EpochEvaluatorContract
 from raynas.testing.evaluator_contract import EvaluatorContract
 from tests.serving.helpers import TINY_MBV3, TRAIN
 
@@ -55,3 +57,19 @@ class TestEvaluatorContract(EvaluatorContract):
         yield factory
         for evaluator in made:
             evaluator.close()
+
+
+@pytest.mark.parametrize("name", [n for n in EVALUATORS.names() if issubclass(EVALUATORS.get(n), EpochEvaluator)])
+class TestEpochEvaluatorContract(EpochEvaluatorContract):
+    @pytest.fixture
+    def evaluator_factory(self, name, nb201_path, tmp_path_factory):
+        tmp = tmp_path_factory.mktemp(f"epoch-contract-{name}")
+
+        def factory(seed):
+            space, evaluator = sections(name, seed, tmp, nb201_path)
+            evaluator = {**evaluator, "train": {**evaluator["train"], "epochs": 2}}
+            recipe = parse_recipe({"name": "contract", "space": space, "evaluator": evaluator,
+                                   "strategy": {"name": "random"}, "budget": {"max_candidates": 1}})
+            return recipe.evaluator.impl(recipe.space.impl(recipe.space.config), recipe.evaluator.config)
+
+        return factory
