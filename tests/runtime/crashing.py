@@ -7,17 +7,13 @@ writes ``resumed-<row>`` holding the epochs the checkpoint had done. Pickled by 
 workers need not import this test module."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import os
-import sys
 from pathlib import Path
 
-from ray import cloudpickle
-
-from raynas.evaluators import EVALUATORS
 from raynas.evaluators.scratch import ScratchEvaluator, ScratchRun
+from tests.runtime.helpers import registered_by_value
 
 CRASHING = "crashing_scratch"
 RESUMED = "resumed-"
@@ -53,13 +49,6 @@ class CrashingScratch(ScratchEvaluator):
         return CrashingRun(run.run, self.id, Path(self.config.marker_dir) / key, self.config.crash_after)
 
 
-@contextlib.contextmanager
 def registered():
     """``CrashingScratch`` registered as ``crashing_scratch`` within the block."""
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    EVALUATORS.register(CRASHING)(CrashingScratch)
-    try:
-        yield CrashingScratch
-    finally:
-        EVALUATORS.unregister(CRASHING)
-        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    return registered_by_value(__name__, CRASHING, CrashingScratch)

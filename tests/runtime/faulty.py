@@ -6,15 +6,11 @@ such arch is evaluated (a marker file per row), so a retry succeeds. Pickled by 
 workers need not import this test module."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import sys
 from pathlib import Path
 
-from ray import cloudpickle
-
-from raynas.evaluators import EVALUATORS
 from raynas.evaluators.tabular import TabularNB201
+from tests.runtime.helpers import registered_by_value
 
 FAULTY = "faulty_tabular"
 EXPLODED = "RuntimeError: evaluator exploded on row"
@@ -44,13 +40,6 @@ class FaultyTabular(TabularNB201):
         raise RuntimeError(f"evaluator exploded on row {row}\nsecond line of the message")
 
 
-@contextlib.contextmanager
 def registered():
     """``FaultyTabular`` registered as ``faulty_tabular`` within the block."""
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    EVALUATORS.register(FAULTY)(FaultyTabular)
-    try:
-        yield FaultyTabular
-    finally:
-        EVALUATORS.unregister(FAULTY)
-        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    return registered_by_value(__name__, FAULTY, FaultyTabular)

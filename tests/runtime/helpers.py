@@ -1,5 +1,9 @@
-"""Helpers for runtime tests: build recipes from a base dict, collect candidate records."""
+"""Helpers for runtime tests: build recipes from a base dict, collect candidate records, register a test
+module's evaluator for a while."""
 from __future__ import annotations
+
+import contextlib
+import sys
 
 from raynas.recipes import apply_overrides, parse_recipe
 
@@ -30,3 +34,20 @@ class Collector:
 
     def on_end(self, summary):
         self.summary = summary
+
+
+@contextlib.contextmanager
+def registered_by_value(module: str, name: str, cls: type):
+    """``cls`` registered as evaluator ``name`` within the block, its test ``module`` pickled by value
+    (Ray Tune workers need not import the test package)."""
+    from ray import cloudpickle
+
+    from raynas.evaluators import EVALUATORS
+
+    cloudpickle.register_pickle_by_value(sys.modules[module])
+    EVALUATORS.register(name)(cls)
+    try:
+        yield cls
+    finally:
+        EVALUATORS.unregister(name)
+        cloudpickle.unregister_pickle_by_value(sys.modules[module])
