@@ -33,8 +33,12 @@ def recalibrate_bn(model: nn.Module, arch: Arch, batches: Iterable[Any],
                    num_batches: int = DEFAULT_CALIB_BATCHES) -> int:
     """Recompute BN running stats of ``model`` for ``arch`` from the first ``num_batches`` of
     ``batches`` (moved to the model's device); returns the number of batches used (at least one is
-    required: ``ValueError`` otherwise). The model is left in eval mode."""
+    required: ``ValueError`` otherwise). The model is left in eval mode. A model without BatchNorm
+    (the transformer: LayerNorm only) has nothing to recalibrate: no batch is run and 0 is returned."""
     norms = batchnorms(model)
+    if not norms:
+        model.eval()
+        return 0
     momenta = [bn.momentum for bn in norms]
     device = next(model.parameters()).device
     used = 0
