@@ -5,17 +5,13 @@ searched by REA, every candidate recorded with the weights version that scored i
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
-from mlflow.tracking import MlflowClient
 
 from raynas.serving.sources import DDP_DIR
 from raynas.space.mbv3 import MBV3Space
-from raynas.tracking.tables import PARQUET_TABLE
+from tests.cli.recipe_runs import run_recipe, search_run
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "recipes" / "mbv3-digits-ddp.yaml"
@@ -28,11 +24,7 @@ SMALL = ["evaluator.train.epochs=1", "evaluator.train.batch_size=128", "evaluato
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("work")
-    sets = [a for s in SMALL for a in ("--set", s)]
-    proc = subprocess.run([sys.executable, "-m", "raynas", "run", str(RECIPE), "--quiet", *sets],
-                          cwd=work, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return work, proc
+    return work, run_recipe(RECIPE, work, SMALL)
 
 
 def test_prints_the_best_arch(ddp_run):
@@ -43,9 +35,7 @@ def test_prints_the_best_arch(ddp_run):
 
 def test_the_supernet_was_trained_by_ray_train_and_served(ddp_run):
     work, _ = ddp_run
-    client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
-    (run,) = client.search_runs([client.get_experiment_by_name(NAME).experiment_id])
-    rows = pq.read_table(client.download_artifacts(run.info.run_id, PARQUET_TABLE, str(work))).to_pylist()
+    run, rows = search_run(work, NAME)
     assert run.info.status == "FINISHED" and len(rows) == CANDIDATES
     assert len({r["weights_version"] for r in rows}) == 1 and all(0 <= r["valid_acc"] <= 100 for r in rows)
     assert list((work / ".raynas" / "supernets").glob("*.npz"))  # kept for reuse, as single-process weights

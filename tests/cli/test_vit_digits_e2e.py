@@ -4,16 +4,12 @@ pool's start-up task, served by two replicas, searched by REA, every candidate r
 version that scored it."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
-from mlflow.tracking import MlflowClient
 
 from raynas.space.transformer import TransformerSpace
-from raynas.tracking.tables import PARQUET_TABLE
+from tests.cli.recipe_runs import run_recipe, search_run
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "recipes" / "vit-digits-rea.yaml"
@@ -26,11 +22,7 @@ SMALL = ["evaluator.train.epochs=1", "evaluator.train.batch_size=128", "evaluato
 @pytest.fixture(scope="module")
 def vit_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("work")
-    sets = [a for s in SMALL for a in ("--set", s)]
-    proc = subprocess.run([sys.executable, "-m", "raynas", "run", str(RECIPE), "--quiet", *sets],
-                          cwd=work, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return work, proc
+    return work, run_recipe(RECIPE, work, SMALL)
 
 
 def test_prints_the_best_transformer_arch(vit_run):
@@ -41,9 +33,7 @@ def test_prints_the_best_transformer_arch(vit_run):
 
 def test_every_candidate_is_in_mlflow_with_the_served_weights(vit_run):
     work, _ = vit_run
-    client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
-    (run,) = client.search_runs([client.get_experiment_by_name(NAME).experiment_id])
-    rows = pq.read_table(client.download_artifacts(run.info.run_id, PARQUET_TABLE, str(work))).to_pylist()
+    run, rows = search_run(work, NAME)
     space = TransformerSpace()
     assert run.info.status == "FINISHED" and len(rows) == CANDIDATES
     assert len({space.canonical(space.from_str(r["arch"])) for r in rows}) == CANDIDATES  # dedup: function
