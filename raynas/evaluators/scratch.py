@@ -51,8 +51,10 @@ def trial_threads() -> int | None:
 
     if not ray.is_initialized():
         return None
+    from raynas.serving.server import threads_for
+
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
-    return max(1, int(cpus)) if cpus else None
+    return threads_for(cpus) if cpus else None
 
 
 @EVALUATORS.register("scratch")
