@@ -90,6 +90,12 @@ class SearchSpace(abc.ABC):
     def enumerate(self) -> Iterator[Arch]:
         raise NotImplementedError(f"{self.name} is too large to enumerate")
 
+    def neighbours(self, arch: Arch) -> list[Arch]:
+        """Every arch one elementary change away from ``arch`` (each one a possible ``mutate`` result),
+        in a fixed order; local search walks them. Spaces without a finite neighbourhood need not
+        implement it."""
+        raise NotImplementedError(f"{self.name} has no neighbourhood (neighbours) for local search")
+
     def describe_mutation(self, parent: Arch, child: Arch) -> str:
         """A short human-readable description of what changed from ``parent`` to ``child``."""
         return f"{self.to_str(parent)} -> {self.to_str(child)}"

@@ -81,6 +81,11 @@ class NB201Space(SearchSpace):
         child[edge] = new_op
         return tuple(child)
 
+    def neighbours(self, arch: NB201Arch) -> list[NB201Arch]:
+        """The 6 × 4 = 24 archs differing from ``arch`` in one edge's op (edge order, then op order)."""
+        return [arch[:edge] + (op,) + arch[edge + 1:]
+                for edge in range(len(EDGES)) for op in range(len(OPS)) if op != arch[edge]]
+
     def crossover(self, a: NB201Arch, b: NB201Arch, rng: np.random.Generator) -> NB201Arch:
         """Uniform crossover: each edge's op comes from ``a`` or ``b`` with probability 1/2."""
         mask = rng.random(len(EDGES)) < 0.5

@@ -63,6 +63,18 @@ class SpaceContract:
             assert child != arch and space.contains(child)
             assert isinstance(space.describe_mutation(arch, child), str)
 
+    def test_neighbours_are_the_mutations(self, space, archs):
+        """Where a space has ``neighbours``: distinct members other than the arch, holding every mutant."""
+        try:
+            space.neighbours(archs[0])
+        except NotImplementedError:
+            pytest.skip(f"{space.name} has no neighbours")
+        rng = np.random.default_rng(3)
+        for arch in archs[:20]:
+            near = space.neighbours(arch)
+            assert len(set(near)) == len(near) and arch not in near and all(space.contains(n) for n in near)
+            assert space.mutate(arch, rng) in near
+
     def test_crossover_takes_from_parents_and_stays_in_space(self, space, archs):
         rng = np.random.default_rng(2)
         for a, b in zip(archs[::2], archs[1::2]):
