@@ -9,6 +9,9 @@ from raynas.space.nb201 import NB201Space
 from raynas.strategies import STRATEGIES, build_strategy
 from raynas.testing.strategy_contract import StrategyContract, with_overrides
 
+# Options that keep the suite cheap without changing what it checks (bananas: small ensembles, rare refits).
+CHEAP = {"bananas": {"n_estimators": 5, "ensemble_size": 2, "refit_every": 20}}
+
 
 @pytest.fixture(scope="module")
 def nb201_evaluator(nb201_path):
@@ -21,7 +24,7 @@ class TestStrategyContract(StrategyContract):
     def strategy_factory(self, name):
         def factory(seed, **overrides):
             cls = STRATEGIES.get(name)
-            config = with_overrides(cls.Config(), **overrides)
+            config = with_overrides(cls.Config(), **{**CHEAP.get(name, {}), **overrides})
             # a cheap stand-in proxy for strategies that need one: the params of the arch
             scorer = (lambda arch: nb201_flops_params(arch)[1]) if cls.scorer_proxy(config) else None
             return build_strategy(name, NB201Space(), config, seed=seed, scorer=scorer)

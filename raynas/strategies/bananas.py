@@ -1,0 +1,172 @@
+"""BANANAS-style search (White, Neiswanger, Savani, 2021): an ensemble of predictors, its spread as the
+uncertainty, an acquisition over candidates made by mutating the best archs so far.
+
+After ``init_samples`` uniform samples, each proposal:
+  1. refits the ensemble once ``refit_every`` new results came in since the last fit (or
+     ``refit_growth`` times the number fitted, if more: a long search refits O(log n) times):
+     ``ensemble_size`` gradient-boosted tree regressors (``strategies/boosting.py``) on
+     ``space.encode(arch)`` (plus the zero-cost proxy as one more feature when ``proxy`` is set), each on
+     its own bootstrap resample of the results with its own stochastic-boosting generator, both drawn
+     from ``self.rng``;
+  2. makes candidates from the ``parents`` best results: ``candidates`` mutants (``space.mutate``,
+     ``mutations`` times each; parents round-robin), or with ``candidate_mode: neighbours`` every
+     neighbour of each parent (``space.neighbours``); keeps the acceptable ones (new, feasible);
+  3. scores them by the acquisition on the ensemble's mean μ and standard deviation σ: independent
+     Thompson sampling (``its``: one draw from N(μ, σ²) per candidate) or ``ucb`` (μ + ``ucb_beta``·σ),
+     and proposes the best.
+Asynchronous proposals use the latest fit; pending archs are already in ``seen``, so parallel
+proposals differ. The proxy (``scorer``, passed in by the runtime; cached per functional hash) keeps the
+strategy torch-free. ``report()`` gives the mean wall milliseconds per proposal (refits included) and
+the number of refits.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Literal
+
+import numpy as np
+
+from raynas.space.base import Arch
+from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, DedupMode, Proposal, Strategy
+from raynas.strategies.boosting import BoostedTrees
+from raynas.typed import bounded
+
+ITS, UCB = "its", "ucb"
+Acquisition = Literal["its", "ucb"]
+Proxy = Literal["synflow", "naswot", "grad_norm", "snip"]
+MUTANTS, NEIGHBOURS = "mutants", "neighbours"
+CandidateMode = Literal["mutants", "neighbours"]
+
+
+@STRATEGIES.register("bananas")
+class Bananas(Strategy):
+    """Ensemble-predictor search with an acquisition over mutants of the best archs."""
+
+    @dataclasses.dataclass
+    class Config:
+        init_samples: int = bounded(10, gt=1)
+        ensemble_size: int = bounded(5, gt=1)
+        n_estimators: int = bounded(50, gt=0)
+        max_depth: int = bounded(3, gt=0)
+        learning_rate: float = bounded(0.1, gt=0)
+        subsample: float = bounded(0.8, gt=0, le=1)  # stochastic boosting: rows per tree
+        acquisition: Acquisition = ITS
+        ucb_beta: float = bounded(1.0, ge=0)
+        candidates: int = bounded(100, gt=0)
+        parents: int = bounded(10, gt=0)
+        mutations: int = bounded(1, gt=0)  # mutations applied to a parent per candidate
+        candidate_mode: CandidateMode = MUTANTS  # or every neighbour of each parent (space.neighbours)
+        refit_every: int = bounded(1, gt=0)
+        refit_growth: float = bounded(0.05, ge=0)  # ... or a share of the results fitted, if more
+        proxy: Proxy | None = None  # a zero-cost proxy as an extra feature
+        dedup: DedupMode = DEDUP_FUNCTION
+        max_retries: int = bounded(50, ge=0)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.models: list[Any] = []
+        self.fitted_on = 0
+        self.num_proposed = self.num_refits = 0
+        self.propose_s = 0.0
+        self.proxy_cache: dict[str, float] = {}
+
+    @classmethod
+    def scorer_proxy(cls, config: "Bananas.Config") -> str | None:
+        return config.proxy
+
+    # --- proposals ---------------------------------------------------------------------------
+    def _propose(self) -> Proposal:
+        start = time.perf_counter()
+        try:
+            return self._choose()
+        finally:
+            self.num_proposed += 1
+            self.propose_s += time.perf_counter() - start
+
+    def _choose(self) -> Proposal:
+        if self.num_proposed < self.config.init_samples or len(self.history) < 2:
+            return self.unseen(self.random_proposal)
+        if not self.models or len(self.history) - self.fitted_on >= self._refit_gap():
+            self._fit()
+        pool = [p for p in self._candidates() if self.acceptable(p.arch)]
+        if not pool:
+            return self.unseen(self.random_proposal)
+        return pool[int(np.argmax(self._acquire(pool)))]
+
+    def _refit_gap(self) -> int:
+        """New results that trigger a refit: ``refit_every``, or ``refit_growth`` of the results fitted
+        (so a long search refits O(log n) times, not n times)."""
+        return max(self.config.refit_every, int(self.config.refit_growth * self.fitted_on))
+
+    def _candidates(self) -> list[Proposal]:
+        ranked = [o.proposal for o in sorted(self.history, key=lambda o: o.score, reverse=True)[:self.config.parents]]
+        if self.config.candidate_mode == NEIGHBOURS:
+            return [self._child(p, near) for p in ranked for near in self.space.neighbours(p.arch)]
+        out = []
+        for i in range(self.config.candidates):
+            parent = ranked[i % len(ranked)]
+            child = parent.arch
+            for _ in range(self.config.mutations):
+                child = self.space.mutate(child, self.rng)
+            out.append(self._child(parent, child))
+        return out
+
+    def _child(self, parent: Proposal, child: Arch) -> Proposal:
+        return Proposal(child, parent=parent.arch, variation=self.space.describe_mutation(parent.arch, child),
+                        generation=parent.generation + 1)
+
+    def _acquire(self, pool: list[Proposal]) -> np.ndarray:
+        """The acquisition value of each candidate (larger is better)."""
+        x = np.stack([self._features(p.arch) for p in pool])
+        preds = np.stack([m.predict(x) for m in self.models])
+        mean, std = preds.mean(axis=0), preds.std(axis=0)
+        if self.config.acquisition == ITS:
+            return self.rng.normal(mean, std)
+        return mean + self.config.ucb_beta * std
+
+    # --- the ensemble ------------------------------------------------------------------------
+    def _fit(self) -> None:
+        """Fit every member on its own bootstrap resample with its own generator, both from ``self.rng``."""
+        cfg = self.config
+        x = np.stack([self._features(o.proposal.arch) for o in self.history])
+        y = np.array([o.score for o in self.history])
+        self.models = []
+        for _ in range(cfg.ensemble_size):
+            rows = self.rng.integers(0, len(y), size=len(y))
+            member = np.random.default_rng(self.rng.integers(2**63))
+            model = BoostedTrees(n_estimators=cfg.n_estimators, max_depth=cfg.max_depth,
+                                 learning_rate=cfg.learning_rate, subsample=cfg.subsample)
+            self.models.append(model.fit(x[rows], y[rows], member))
+        self.fitted_on = len(self.history)
+        self.num_refits += 1
+
+    def _features(self, arch: Arch) -> np.ndarray:
+        enc = self.space.encode(arch)
+        if self.config.proxy is None:
+            return enc
+        return np.append(enc, self._proxy(arch))
+
+    def _proxy(self, arch: Arch) -> float:
+        if self.scorer is None:
+            raise RuntimeError("bananas with a proxy needs a scorer: construct it with scorer= (build_search does)")
+        key = self.space.canonical(arch)
+        if key not in self.proxy_cache:
+            self.proxy_cache[key] = float(self.scorer(arch))
+        return self.proxy_cache[key]
+
+    # --- report and state --------------------------------------------------------------------
+    def report(self) -> dict[str, float]:
+        out = {**super().report(), "refits": float(self.num_refits)}
+        if self.num_proposed:
+            out["ms_per_proposal"] = 1000.0 * self.propose_s / self.num_proposed
+        return out
+
+    def _state(self) -> dict:
+        return {"models": list(self.models), "fitted_on": self.fitted_on, "num_proposed": self.num_proposed,
+                "num_refits": self.num_refits, "propose_s": self.propose_s, "proxy_cache": dict(self.proxy_cache)}
+
+    def _load_state(self, state: dict) -> None:
+        self.models, self.fitted_on = list(state["models"]), state["fitted_on"]
+        self.num_proposed, self.num_refits = state["num_proposed"], state["num_refits"]
+        self.propose_s, self.proxy_cache = state["propose_s"], dict(state["proxy_cache"])

@@ -1,0 +1,50 @@
+"""BANANAS-style search: ensemble size, candidates from the best archs, acquisitions, proxy feature, refits."""
+from __future__ import annotations
+
+import pytest
+
+from raynas.space.nb201 import NB201Space
+from raynas.strategies.bananas import Bananas
+
+SPACE = NB201Space()
+TARGET = (3, 3, 2, 3, 1, 3)
+
+
+def closeness(arch) -> float:
+    return float(sum(a == t for a, t in zip(arch, TARGET)))
+
+
+def run(steps: int, scorer=None, **kw) -> tuple[Bananas, list[dict]]:
+    config = Bananas.Config(**{"init_samples": 5, "n_estimators": 5, "candidates": 20, "parents": 3, **kw})
+    strategy = Bananas(SPACE, config, seed=0, scorer=scorer)
+    cfgs = []
+    for i in range(steps):
+        cfg = strategy.suggest(f"t{i}")
+        strategy.on_trial_complete(f"t{i}", {"valid_acc": closeness(SPACE.from_str(cfg["arch"]))})
+        cfgs.append(cfg)
+    return strategy, cfgs
+
+
+@pytest.mark.parametrize("acquisition", ["its", "ucb"])
+def test_proposals_after_the_samples_are_children_of_the_best(acquisition):
+    strategy, cfgs = run(12, acquisition=acquisition)
+    assert all(c["variation"] == "random" for c in cfgs[:5])
+    assert all(c["parent"] is not None for c in cfgs[5:])
+    assert len(strategy.models) == 5 and strategy.report()["ms_per_proposal"] > 0
+
+
+def test_neighbour_candidates_and_refit_schedule():
+    strategy, cfgs = run(15, candidate_mode="neighbours", refit_every=4, refit_growth=0.0)
+    for cfg in cfgs[5:]:
+        parent, child = SPACE.from_str(cfg["parent"]), SPACE.from_str(cfg["arch"])
+        assert child in SPACE.neighbours(parent)
+    assert strategy.report()["refits"] == 3  # at 5 (first fit), 9 and 13 results
+
+
+def test_proxy_is_an_extra_feature_from_the_scorer():
+    calls = []
+    strategy, _ = run(8, scorer=lambda a: calls.append(a) or float(a[0]), proxy="naswot")
+    assert Bananas.scorer_proxy(strategy.config) == "naswot" and calls
+    assert len(strategy.models[0].thresholds) == SPACE.encoding_size + 1
+    with pytest.raises(RuntimeError, match="scorer"):
+        run(8, proxy="naswot")
