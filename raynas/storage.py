@@ -78,6 +78,18 @@ def local_copy(location: str) -> Iterator[Path]:
         yield Path(tmp)
 
 
+def remove(location: str) -> None:
+    """Delete the directory at ``location`` and everything in it (nothing there: nothing to do)."""
+    if not is_remote(location):
+        shutil.rmtree(location, ignore_errors=True)
+        return
+    from pyarrow import fs
+
+    filesystem, path = _filesystem(location)
+    if filesystem.get_file_info(path).type != fs.FileType.NotFound:
+        filesystem.delete_dir(path)
+
+
 def read_text(location: str) -> str | None:
     """The text of the file at ``location``, or None when there is none."""
     if not is_remote(location):

@@ -104,17 +104,16 @@ class SupernetEvaluator(Evaluator):
             return split
 
         def _check_workers(self, train: Any, path: str) -> None:
-            """``train.workers > 1``: the global batch divides over the workers; training serves its result
-            (PBT members and split-tree nodes train in one process each)."""
+            """``train.workers > 1``: the global batch divides over the workers; the served supernet or
+            each PBT member trains data-parallel (split-tree nodes train in one process each)."""
             if train.workers == 1:
                 return
             from raynas.supernet.ddp import local_batch_size
 
             local_batch_size(train, f"{path}.train")
-            other = "pbt" if self.pbt is not None else "few_shot" if self.few_shot is not None else None
-            if other is not None:
-                raise RecipeError(f"{path}.train.workers", f"data-parallel training trains the served supernet; "
-                                  f"{path}.{other} members train in one process each (set workers: 1)")
+            if self.few_shot is not None:
+                raise RecipeError(f"{path}.train.workers", f"{path}.few_shot trains each split-tree node in one "
+                                  "process (set workers: 1)")
 
         def validate(self, path: str) -> None:
             """Names and nested options checked against their registries (imports torch)."""
@@ -224,8 +223,9 @@ class SupernetEvaluator(Evaluator):
             from raynas.supernet.pbt import PBTConfig
 
             pbt = from_dict(PBTConfig, dict(self.config.pbt), "evaluator.pbt")
-            out.append(Demand("each PBT member", {RAY_CPU: pbt.cpus_per_member, RAY_GPU: pbt.gpus_per_member},
-                              {RAY_CPU: "evaluator.pbt.cpus_per_member", RAY_GPU: "evaluator.pbt.gpus_per_member"}))
+            if not self._data_parallel():  # else each member's workers are the demand below
+                out.append(Demand("each PBT member", {RAY_CPU: pbt.cpus_per_member, RAY_GPU: pbt.gpus_per_member},
+                                  {RAY_CPU: "evaluator.pbt.cpus_per_member", RAY_GPU: "evaluator.pbt.gpus_per_member"}))
         if self._data_parallel():
             train, at = self._train_config(), "evaluator.train"
             out.append(Demand(f"each of the {train.workers} data-parallel training workers",

@@ -59,7 +59,14 @@ from torch.utils.data import DataLoader, Sampler
 from raynas.data.base import TRAIN
 from raynas.errors import RecipeError
 from raynas.metrics import WEIGHTS_VERSION
-from raynas.supernet.train import TrainConfig, configure_threads, evaluate_archs, make_optimizer, train_epoch
+from raynas.supernet.train import (
+    TrainConfig,
+    apply_hyperparams,
+    configure_threads,
+    evaluate_archs,
+    make_optimizer,
+    train_epoch,
+)
 from raynas.supernet.trial import build_trial
 from raynas.typed import bounded, from_dict
 
@@ -74,22 +81,29 @@ EpochHook = Callable[[int, int], None]  # (epochs done, world rank), after the e
 @dataclasses.dataclass
 class DDPRun:
     """What the workers train: ``trial`` (a ``SupernetTrialConfig`` as a dict, its ``train.workers``
-    the number of workers) and whether each epoch evaluates the tracked archs (on rank 0)."""
+    the number of workers), whether each epoch evaluates the tracked archs (on rank 0) and ``until``:
+    the epochs done at which this run ends (None: ``train.epochs``; a PBT member trains to its next
+    perturbation point, the learning-rate schedule still spanning ``train.epochs``) and ``start_from``:
+    the checkpoint the workers load unless the run has one of its own (after a worker failure), the
+    pattern Ray Train V2 gives for ``resume_from_checkpoint``."""
 
     trial: dict[str, Any] = dataclasses.field(default_factory=dict)
     evaluate: bool = True
     max_failures: int = bounded(1, ge=0)
+    until: int | None = None
+    start_from: Any = None  # a checkpoint of ``write_checkpoint``'s files to start from (a ``ray.train.Checkpoint``)
 
 
 @dataclasses.dataclass
 class DDPResult:
-    """The last checkpoint's weights and state, the metrics of the epochs the last worker group trained
-    (rank 0's; after a restore, those after its checkpoint) and the run's storage path."""
+    """The last checkpoint (and its weights and state), the metrics of the epochs the last worker group
+    trained (rank 0's; after a restore, those after its checkpoint) and the run's storage path."""
 
     arrays: dict[str, np.ndarray]
     state: dict[str, Any]
     history: list[dict[str, Any]]
     path: str
+    checkpoint: Any = None  # the last ``ray.train.Checkpoint``
 
 
 def local_batch_size(config: TrainConfig, path: str = "train") -> int:
@@ -188,10 +202,11 @@ def setup_worker(run: DDPRun) -> Worker:
     model = trial.model.to(device)
     trial.rule.bind(model)
     optimizer = make_optimizer(model, trial.config.train)
-    start, checkpoint = 0, ray.train.get_checkpoint()
+    start, checkpoint = 0, ray.train.get_checkpoint() or run.start_from
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             start = restore_checkpoint(directory, model, optimizer, trial.rule)
+        apply_hyperparams(optimizer, trial.config.train)  # a PBT exploit's config wins over the donor's
     ddp = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
                                   find_unused_parameters=True, broadcast_buffers=False)
     rule = GatheredSamples(trial.rule, device) if trial.rule.observes_samples else trial.rule
@@ -200,13 +215,13 @@ def setup_worker(run: DDPRun) -> Worker:
 
 def train_worker(config: dict[str, Any], after_epoch: EpochHook | None = None) -> list[dict[str, Any]]:
     """Ray Train's ``train_loop_per_worker``: ``config`` is a ``DDPRun`` as a dict. Trains epochs
-    after the restored checkpoint's (if any) to ``train.epochs``, reporting each (see the module
+    after the restored checkpoint's (if any) to ``train.epochs`` (or ``until``), reporting each (see the module
     docstring), and returns their metrics; ``after_epoch(epochs_done, rank)`` runs after each report
     (tests kill a worker there)."""
     run = from_dict(DDPRun, config, "ddp")
     w = setup_worker(run)
     cfg, history = w.trial.config.train, []
-    for epoch in range(w.start, cfg.epochs):
+    for epoch in range(w.start, min(cfg.epochs, run.until or cfg.epochs)):
         metrics = train_one_epoch(w, epoch)
         if run.evaluate and w.rank == WORLD_RANK_ZERO:
             metrics.update(evaluate_archs(w.model, w.trial.eval_archs, w.trial.splits, cfg))
@@ -269,7 +284,8 @@ def fit_ddp(run: DDPRun, storage_path: str | None = None, name: str | None = Non
     """Train ``run`` with a ``TorchTrainer`` (joining Ray if needed) under ``storage_path`` (default: a
     fresh temporary directory; on a multi-node cluster give shared storage) as experiment ``name``;
     returns the last checkpoint's weights. ``loop``: the per-worker function (tests wrap
-    ``train_worker``). Raises ``RuntimeError`` when training fails beyond ``run.max_failures``."""
+    ``train_worker``).
+    Raises ``RuntimeError`` when training fails beyond ``run.max_failures``."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -292,18 +308,29 @@ def fit_ddp(run: DDPRun, storage_path: str | None = None, name: str | None = Non
         raise RuntimeError(f"data-parallel supernet training failed: {result.error!r}")
     with result.checkpoint.as_directory() as directory:
         arrays, state = read_checkpoint(directory)
-    return DDPResult(arrays, state, list(result.return_value or []), str(result.path))
+    return DDPResult(arrays, state, list(result.return_value or []), str(result.path), result.checkpoint)
 
 
 def _warn_if_short(config: TrainConfig) -> None:
     """A warning (Ray Train then waits, e.g. for an autoscaler) when the cluster cannot hold every worker now."""
-    from raynas.ray_env import RAY_CPU, RAY_GPU, node_resources
-
-    need = {RAY_CPU: config.cpus_per_worker, RAY_GPU: config.gpus_per_worker}
-    fits = sum(min(int(node.get(r, 0.0) // a) for r, a in need.items() if a > 0) for node in node_resources())
+    fits = worker_slots(config)
     if fits < config.workers:
         log.warning("train.workers: %d workers of %s do not fit the Ray cluster now (room for %d); Ray Train "
-                    "waits for resources", config.workers, need, fits)
+                    "waits for resources", config.workers, worker_need(config), fits)
+
+
+def worker_need(config: TrainConfig) -> dict[str, float]:
+    from raynas.ray_env import RAY_CPU, RAY_GPU
+
+    return {RAY_CPU: config.cpus_per_worker, RAY_GPU: config.gpus_per_worker}
+
+
+def worker_slots(config: TrainConfig) -> int:
+    """How many workers of ``config``'s shape the connected cluster's nodes hold in all (now)."""
+    from raynas.ray_env import node_resources
+
+    need = worker_need(config)
+    return sum(min(int(node.get(r, 0.0) // a) for r, a in need.items() if a > 0) for node in node_resources())
 
 
 def trial_from_spec(spec: Any, sampling: str, sampling_config: Mapping[str, Any],

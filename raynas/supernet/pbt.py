@@ -1,9 +1,12 @@
 """Population-based training of supernets (Jaderberg et al., 2017) with Ray Tune's
 ``PopulationBasedTraining`` over the supernet trainable (``raynas.supernet.trainable``).
 
-Each member trains one supernet. Every ``perturbation_interval`` epochs the bottom ``quantile`` of
-members *exploit* a top member — Tune restores the top member's checkpoint (weights, optimizer and
-sampler state, as numpy) into the bottom member — and *explore* by perturbing its hyperparameters: the
+Each member trains one supernet: in its Tune trial, or — with ``train.workers > 1`` — on that many
+Ray Train workers that its trial drives, one Train run per perturbation interval
+(``raynas.supernet.ddp_trial``; checkpoints in the same files either way). Every
+``perturbation_interval`` epochs the bottom ``quantile`` of members *exploit* a top member — Tune
+restores the top member's checkpoint (weights, optimizer and sampler state, as numpy) into the bottom
+member — and *explore* by perturbing its hyperparameters: the
 learning rate, the in-place-distillation weight ``kd_alpha`` and the sandwich rule's number of random
 subnets. Checkpoints are written every epoch and ≥ 4 are kept, so an exploited member's source still
 exists. The objective ``PBT_METRIC`` is the mean validation accuracy of the reference subnets (largest,
@@ -35,6 +38,7 @@ PBT_METRIC = "val_acc_mean"
 VAL_ACC_PREFIX = "val_acc_"
 KEEP_CHECKPOINTS = 4
 PBT_LOG = "pbt_global.txt"
+DDP_RUNS = "-ddp"  # beside the experiment, <name>-ddp: the Ray Train runs of data-parallel members
 PERTURBED = ("lr", "kd_alpha", "num_random")  # the hyperparameters PBT explores
 PROGRESS_PREFIX = "[raynas] supernet PBT:"
 REUSE_WARNING = "Consider boosting PBT performance"  # Tune's nudge; reuse costs reproducibility here
@@ -55,10 +59,15 @@ class PBTConfig:
     # reuse trial actors: ~2x faster on small members (no process start per perturbation), but Tune's
     # synchronous PBT then sometimes clones a donor one iteration early, so runs are not reproducible
     reuse_actors: bool = False
+    # a single-process member's resources; a data-parallel member (train.workers > 1) only drives its
+    # Ray Train workers, which take train.cpus_per_worker / gpus_per_worker each
     cpus_per_member: float = bounded(1.0, gt=0)
     gpus_per_member: float = bounded(0.0, ge=0)
     seed: int = bounded(0, ge=0)
     max_failures: int = bounded(1, ge=0)  # a member that dies is restored from its last checkpoint
+    # members training at once (None: all, or for data-parallel members as many as the cluster's nodes
+    # hold the workers of now: a Ray Train run that cannot place its workers times out)
+    max_concurrent_members: int | None = bounded(None, ge=1)
 
     def validate(self, path: str) -> None:
         if self.lr_min > self.lr_max:
@@ -77,8 +86,12 @@ class PBTResult:
     num_exploits: int
 
 
-def pbt_trainable(config: dict[str, Any]) -> None:
-    """The supernet trainable, also reporting ``PBT_METRIC`` (mean of the ``val_acc_*`` metrics)."""
+def pbt_trainable(config: dict[str, Any], ddp_storage: str | None = None, interval: int | None = None) -> None:
+    """The supernet trainable, also reporting ``PBT_METRIC`` (mean of the ``val_acc_*`` metrics). A
+    member with ``train.workers > 1`` drives Ray Train runs of that many workers, one per
+    ``interval`` epochs (``raynas.supernet.ddp_trial``), kept under ``<ddp_storage>/<trial id>``; one
+    with a single worker trains here."""
+    from raynas.supernet.ddp_trial import run_data_parallel_trial
     from raynas.supernet.trainable import run_supernet_trial
 
     def report(metrics: dict[str, Any], checkpoint: Any = None) -> None:
@@ -86,7 +99,42 @@ def pbt_trainable(config: dict[str, Any]) -> None:
         metrics[PBT_METRIC] = float(np.mean(accs))
         tune.report(metrics, checkpoint=checkpoint)
 
-    run_supernet_trial(config, report=report, checkpoint=tune.get_checkpoint())
+    if member_workers(config) > 1:
+        runs = storage.join(ddp_storage, tune.get_context().get_trial_id()) if ddp_storage else None
+        run_data_parallel_trial(config, report, tune.get_checkpoint(), runs, interval)
+    else:
+        run_supernet_trial(config, report=report, checkpoint=tune.get_checkpoint())
+
+
+def member_workers(trial_config: dict[str, Any]) -> int:
+    """The Ray Train workers of one member (``train.workers``; 1: it trains in its Tune trial)."""
+    return int(trial_config.get("train", {}).get("workers", 1))
+
+
+def concurrent_members(trial_config: dict[str, Any], pbt: PBTConfig) -> int | None:
+    """``pbt.max_concurrent_members``, else None (no limit) for single-process members, or for
+    data-parallel ones how many members' workers the cluster holds now (at least one)."""
+    from raynas.supernet.ddp import worker_slots
+    from raynas.supernet.train import TrainConfig
+    from raynas.typed import from_dict
+
+    if pbt.max_concurrent_members is not None:
+        return pbt.max_concurrent_members
+    workers = member_workers(trial_config)
+    if workers == 1:
+        return None
+    train = from_dict(TrainConfig, dict(trial_config.get("train", {})), "train")
+    return max(1, min(pbt.population, worker_slots(train) // workers))
+
+
+def member_resources(trial_config: dict[str, Any], pbt: PBTConfig) -> dict[str, float]:
+    """A member's Tune trial resources: ``cpus_per_member``/``gpus_per_member``, or none when it only
+    drives data-parallel workers (which take ``train.cpus_per_worker``/``gpus_per_worker`` each)."""
+    from raynas.supernet.ddp_trial import TRIAL_RESOURCES
+
+    if member_workers(trial_config) > 1:
+        return dict(TRIAL_RESOURCES)
+    return {"cpu": pbt.cpus_per_member, "gpu": pbt.gpus_per_member}
 
 
 def _mutations(pbt: PBTConfig, rng: np.random.Generator) -> dict[str, Any]:
@@ -117,24 +165,27 @@ def run_pbt(trial_config: dict[str, Any], pbt: PBTConfig, storage_path: str | Pa
 
     from raynas.supernet.trainable import read_checkpoint
 
-    history = History(progress)
+    history, root = History(progress), storage.resolve(storage_path)
     scheduler = PopulationBasedTraining(
         time_attr="training_iteration", perturbation_interval=pbt.perturbation_interval,
         hyperparam_mutations=_mutations(pbt, np.random.default_rng(pbt.seed)), quantile_fraction=pbt.quantile_fraction,
         resample_probability=pbt.resample_probability, synch=True)
     tuner = tune.Tuner(
-        tune.with_resources(pbt_trainable, {"cpu": pbt.cpus_per_member, "gpu": pbt.gpus_per_member}),
+        tune.with_resources(tune.with_parameters(pbt_trainable, ddp_storage=storage.join(root, f"{name}{DDP_RUNS}"),
+                                                 interval=pbt.perturbation_interval),
+                            member_resources(trial_config, pbt)),
         param_space=_initial_space(trial_config, pbt),
         tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=pbt.population, metric=PBT_METRIC,
                                     mode="max", reuse_actors=pbt.reuse_actors,
+                                    max_concurrent_trials=concurrent_members(trial_config, pbt),
                                     search_alg=BasicVariantGenerator(random_state=pbt.seed)),
-        run_config=tune.RunConfig(name=name, storage_path=storage.resolve(storage_path), verbose=0,
+        run_config=tune.RunConfig(name=name, storage_path=root, verbose=0,
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS),
                                   failure_config=tune.FailureConfig(max_failures=pbt.max_failures),
                                   callbacks=[history]))
     if progress is not None:
         epochs = trial_config.get("train", {}).get("epochs", "?")
-        where = storage.join(storage.resolve(storage_path), name)
+        where = storage.join(root, name)
         progress.write(f"{PROGRESS_PREFIX} {pbt.population} members x {epochs} epochs, exploit/explore every "
                        f"{pbt.perturbation_interval}; Tune experiment in {where}\n")
     with _seeded_pbt_random(pbt.seed), quiet_tune(trial_loggers=True), warnings.catch_warnings():

@@ -2,7 +2,8 @@
 
 * Equality: 2 workers with global batch B give the parameters of one process training the same
   global batches with BatchNorm per half-batch ("ghost batches", ``GhostBatches``: what two workers'
-  BN sees), within ``ATOL`` (float32: DDP sums the halves' gradients in another order).
+  BN sees), within ``ATOL`` (float32: DDP sums the halves' gradients in another order); a supernet
+  without batch statistics (the ViT's LayerNorm) gives those of the plain single process.
 * Fault tolerance: a worker process dies (``os._exit``) once after epoch 3's report; Ray Train
   (``FailureConfig(max_failures=1)``) restarts the group from the last committed checkpoint and the run
   ends with the weights of an uninterrupted run (the single-process equivalent, within ``ATOL``).
@@ -37,6 +38,9 @@ SANDWICH = {"num_random": 1, "inplace_distill": True}
 
 PADA_NB201 = {"space": "nb201", "space_config": {}, "supernet_config": {"channels": 4}, "sampling": "pada",
               "sampling_config": {}}
+# LayerNorm only (no batch statistics): 2 workers equal one plain process, no ghost batches needed
+VIT = {"space": "transformer", "space_config": dict(embed_dims=[16, 32], depths=[1, 2], num_heads=[1, 2],
+                                                    mlp_ratios=[2, 3], head_dim=8)}
 
 
 def trial_config(base: dict | None = None, **train) -> dict:
@@ -59,11 +63,13 @@ class GhostBatches(nn.Module):
         return {f"model.{name}" for name in self.model.op_parameter_names(edge, op)}
 
 
-def single_process(trial: dict) -> tuple[dict[str, np.ndarray], dict]:
-    """The reference: ``train_supernet`` on the global batches with per-worker BN chunks; (weights, rule state)."""
+def single_process(trial: dict, ghost: bool = True) -> tuple[dict[str, np.ndarray], dict]:
+    """The reference: ``train_supernet`` on the global batches (BN per worker's chunk unless not
+    ``ghost``: the plain single process); (weights, rule state)."""
     built = build_trial(trial)
     config = built.config.train
-    train_supernet(GhostBatches(built.model, config.workers), built.rule, built.splits, config, eval_archs={})
+    model = GhostBatches(built.model, config.workers) if ghost else built.model
+    train_supernet(model, built.rule, built.splits, config, eval_archs={})
     return to_numpy(built.model), built.rule.state()
 
 
@@ -106,16 +112,17 @@ def test_gathered_rule_delegates_to_the_wrapped_rule():
 
 
 # --- on Ray ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("base", [None, PADA_NB201], ids=["sandwich-mbv3", "pada-nb201"])
+@pytest.mark.parametrize("base", [None, PADA_NB201, VIT], ids=["sandwich-mbv3", "pada-nb201", "sandwich-vit"])
 def test_two_workers_equal_one_process_with_the_same_global_batch(ray_local, tmp_path, base):
     """Sandwich with in-place distillation (rank 0 evaluating after each epoch: BN recalibration changes
-    its running statistics only); PA&DA (epoch 2 samples paths and data by what epoch 1 saw)."""
+    its running statistics only); PA&DA (epoch 2 samples paths and data by what epoch 1 saw); the
+    weight-entangled ViT (LayerNorm: equal to the plain single process, not only to ghost batches)."""
     trial, evaluate = trial_config(base), base is None
     result = fit_ddp(DDPRun(trial, evaluate=evaluate), str(tmp_path / "ddp"))
     assert result.state["epochs_done"] == TRAIN_CFG["epochs"]
     assert [m["epoch"] for m in result.history] == [1, 2] and result.history[0]["workers"] == WORKERS
     assert not evaluate or all(0.0 <= m["val_acc_largest"] <= 1.0 for m in result.history)
-    reference, rule_state = single_process(trial)
+    reference, rule_state = single_process(trial, ghost=base is not VIT)
     error = max_error(result.arrays, reference, parameters_of(trial))
     print(f"max |ddp - single process| over parameters: {error:.2e}")
     assert error <= ATOL

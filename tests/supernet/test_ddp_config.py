@@ -36,6 +36,11 @@ def test_each_worker_is_a_demand_naming_its_fields():
         check_resources(evaluator("evaluator.train.gpus_per_worker=1").resources(), TWO_CPUS)
 
 
+def test_data_parallel_pbt_members_demand_their_workers_only():
+    demands = {d.what for d in evaluator("evaluator.pbt={population: 2}").resources()}
+    assert "each of the 2 data-parallel training workers" in demands and "each PBT member" not in demands
+
+
 def test_no_demand_without_data_parallel_training():
     for override in ("evaluator.train.workers=1", f"evaluator.weights={RECIPE}"):
         assert not [d for d in evaluator(override).resources() if "data-parallel" in d.what]
@@ -43,7 +48,7 @@ def test_no_demand_without_data_parallel_training():
 
 @pytest.mark.parametrize("override,field", [
     ("evaluator.train.batch_size=63", "evaluator.train.batch_size"),
-    ("evaluator.pbt={}", "evaluator.train.workers"),
+    ("evaluator.few_shot={}", "evaluator.train.workers"),
     ("evaluator.train.workers=0", "evaluator.train.workers"),
 ])
 def test_bad_settings_name_the_field(override, field):
@@ -69,3 +74,10 @@ def test_raynas_run_fails_at_start_with_one_line_when_a_worker_fits_no_node(tmp_
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("raynas:")]
     assert len(lines) == 1 and lines[0].startswith("raynas: error: evaluator.train.cpus_per_worker: "), lines
     assert "Traceback" not in proc.stderr and not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_data_parallel_member_trains_to_each_perturbation_point():
+    from raynas.supernet.ddp_trial import segment_end
+
+    assert [segment_end(done, 7, 3) for done in (0, 3, 4, 6)] == [3, 6, 6, 7]  # a restore at 4 ends at 6
+    assert segment_end(2, 7, None) == 7

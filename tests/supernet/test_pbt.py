@@ -62,3 +62,20 @@ def test_supernet_evaluator_serves_the_best_pbt_member(ray_local, tmp_path):
         assert all(0 <= r.metrics["valid_acc"] <= 100 for r in results)
     finally:
         evaluator.close()
+
+
+
+@pytest.mark.timeout(400)
+def test_data_parallel_members_train_on_ray_train_workers(ray_local, tmp_path):
+    """``train.workers: 2``: each member's Tune trial drives Ray Train runs of 2 gloo workers, one per
+    perturbation interval; PBT exploits through the same checkpoint files, and the runs' directories
+    are cleaned up as the members go (serving the result is the test above's: the same files)."""
+    from raynas.supernet.pbt import DDP_RUNS
+
+    trial = {**TRIAL, "train": {**TRIAL["train"], "workers": 2, "cpus_per_worker": 0.5}}
+    result = run_pbt(trial, PBT, tmp_path / "tune", name="ddp")
+    assert result.num_exploits >= 1 and result.best_metrics["epoch"] == 2
+    assert all(r["workers"] == 2 and PBT_METRIC in r for h in result.histories for r in h)
+    assert weights_version(result.best_weights) == result.best_metrics["weights_version"]
+    runs = [run.name for member in (tmp_path / "tune" / f"ddp{DDP_RUNS}").iterdir() for run in member.iterdir()]
+    assert len(runs) <= PBT.population and all(run.startswith("epochs-") for run in runs), runs  # the last per member
