@@ -18,6 +18,10 @@ SIM_TIME_S = "sim_time_s"  # the search clock when a candidate finished / the se
 
 # --- lineage tags of results -------------------------------------------------------------------
 WEIGHTS_VERSION = "weights_version"  # content hash of the supernet weights that scored a candidate
+PARENT_RUN_TAG = "mlflow.parentRunId"  # MLflow's tag nesting a run under another
+
+# --- how an evaluator's weights were trained (``Evaluator.training_record``) ---------------------
+RECORD_KIND, FEW_SHOT = "kind", "few_shot"  # the record's kind: a few-shot split tree
 
 # --- what benchmarks know (``Evaluator.reference``) ---------------------------------------------
 OPTIMUM_TEST_ACC = "optimum_test_acc"  # the best test accuracy in the benchmark

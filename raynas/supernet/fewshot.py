@@ -30,7 +30,7 @@ from ray.tune.search import Searcher
 from raynas import storage
 from raynas.data.base import VAL
 from raynas.errors import RecipeError
-from raynas.metrics import WEIGHTS_VERSION
+from raynas.metrics import FEW_SHOT, RECORD_KIND, WEIGHTS_VERSION
 from raynas.ray_env import quiet_tune
 from raynas.space.splits import ROOT, RestrictedSpace, SplitTree, SubSpace
 from raynas.state import PickledState
@@ -40,7 +40,6 @@ EXHAUSTIVE, GM = "exhaustive", "gm"
 NODE, NODE_DIR, DONE, GM_RESULT = "node", "node_dir", "split_done", "gm"
 INHERITED, START_VERSION, RESUMED_FROM = "inherited_weights_version", "start_weights_version", "resumed_from"
 NODES = "nodes"
-FEW_SHOT = "few_shot"  # the record's kind (Evaluator.training_record)
 VAL_ACC_PREFIX = f"{VAL}_acc_"  # the per-epoch accuracies of a node's tracked archs (train.evaluate_archs)
 
 
@@ -274,7 +273,7 @@ class SplitResult:
                           "score": float(np.mean(accs)) if accs else None, "curve": curve})
         splits = [{NODE: node, **rec} for node, rec in self.splits.items()]
         root = self.tree.nodes[ROOT].space
-        return {"kind": FEW_SHOT, "method": split.method, "op_names": list(op_names), "num_edges": root.num_edges,
+        return {RECORD_KIND: FEW_SHOT, "method": split.method, "op_names": list(op_names), "num_edges": root.num_edges,
                 "num_ops": root.num_ops, "nodes": nodes, "splits": splits,
                 "failed": list(self.failed)}
 

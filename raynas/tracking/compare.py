@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from raynas.errors import RaynasError
-from raynas.metrics import VALID_ACC
-from raynas.tracking.sync import BEST_SO_FAR_PREFIX, METRIC_TAG, PARENT_RUN_TAG, metric_name
+from raynas.metrics import PARENT_RUN_TAG, VALID_ACC
+from raynas.tracking.sync import BEST_SO_FAR_PREFIX, METRIC_TAG, metric_name
 
 DEFAULT_METRIC = VALID_ACC
 MAX_RUNS = 1000

@@ -18,11 +18,10 @@ import os
 import tempfile
 from typing import Any
 
+from raynas.metrics import PARENT_RUN_TAG
 from raynas.tracking import plots
 
-KIND, FEW_SHOT = "kind", "few_shot"
 NODE_TAG, OF_TAG = "raynas.split_node", "raynas.split_of"
-PARENT_RUN_TAG = "mlflow.parentRunId"
 TREE_PNG, TREE_JSON = "plots/split_tree.png", "split_tree.json"
 SPLIT_DIR, DISTANCES_JSON = "split", "distances.json"
 MAX_PER_BATCH = 1000

@@ -41,7 +41,7 @@ import time
 import warnings
 from typing import Any, Callable, Iterable, Iterator
 
-from raynas.metrics import COST_S, RUNNING, SIM_TIME_S
+from raynas.metrics import COST_S, FEW_SHOT, PARENT_RUN_TAG, RECORD_KIND, RUNNING, SIM_TIME_S
 from raynas.runtime.records import CandidateRecord
 from raynas.tracking import plots, split_runs, tables
 from raynas.tracking.inflight import MAX_IN_FLIGHT, NOTHING, Held, InFlight, Sent, background_ok, queue_settings
@@ -56,7 +56,6 @@ SPOOL_ID_TAG = "raynas.spool_id"
 METRIC_TAG = "raynas.metric"
 MODE_TAG = "raynas.mode"
 CANDIDATE_INDEX_TAG = "raynas.candidate_index"
-PARENT_RUN_TAG = "mlflow.parentRunId"
 LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"
 NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
 EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT = "mlflow.experimentKind", "custom_model_development"
@@ -371,7 +370,7 @@ class RunSync:
             self._refusable(tables.MLFLOW_TABLE, self._log_mlflow_table)
             if state.spec.plots and state.records:
                 self._refusable("the plots", self._log_plots)
-        if end.training and end.training.get(split_runs.KIND) == split_runs.FEW_SHOT:
+        if end.training and end.training.get(RECORD_KIND) == FEW_SHOT:
             self._refusable("the split tree", split_runs.log_split_tree, self.client, self.experiment_id, run_id,
                             end.training)
         self.client.set_terminated(run_id, status=end.status)
