@@ -11,6 +11,9 @@ and each strategy, over N seeds, measured uniformly from every search's candidat
   * functional duplicates evaluated (what dedup saves);
   * on CIFAR-10, from one 1,000-evaluation search per seed: evaluations until the picked arch reaches
     94.0 % test (within the first 300), and coverage / QD-score after 100, 300 and 1,000 evaluations.
+With ``--backend tune --backend-workers 4`` (or ``simulate`` with 4 virtual workers) every search runs
+with 4 concurrent trials (asynchronous proposals; one candidate per trial) and a quarter of the simulated
+budget (the same ~100 evaluations), without the long runs, into a section of its own.
 Run:  .venv/bin/python -m benchmarks.nb201_strategies --seeds 30 [--write]   (from the repo root)
 """
 from __future__ import annotations
@@ -42,15 +45,22 @@ STRATEGIES = {
     "map_elites": {"name": "map_elites"},
     "predictor_evolution": {"name": "predictor_evolution"},
     "proxy_prefilter": {"name": "proxy_prefilter"},
+    "local_search": {"name": "local_search"},
+    "bananas": {"name": "bananas"},
 }
+SIMULATE, TUNE = "simulate", "tune"
+TUNE_CPUS = 4  # the local Ray a --backend tune run starts in each process
 PROXY = ProxyPrefilter.Config().proxy  # the default proxy (naswot)
 CACHE = Path(__file__).resolve().parents[1] / ".raynas" / "bench-cache"
+TUNE_STORAGE = str(CACHE.parent / "bench-tune")  # Tune experiments of --backend tune runs
 CHECKED_ARCHS = 5  # archs whose cached proxy score is compared with a live computation
 OPTIMUM = {"cifar10": 94.3733, "cifar100": 73.5133, "ImageNet16-120": 47.3111}
 TARGET, TARGET_BUDGET = 94.0, 300
 LONG_BUDGET, COVERAGE_AT = 1000, (100, 300, 1000)
 LATENCY_DEVICE, LATENCY_MAX_MS, BINS = "pixel3", 40.0, 10
 SECTION = "## All strategies on NAS-Bench-201 (benchmarks/nb201_strategies.py)"
+PARALLEL_SECTION = "## All strategies on NAS-Bench-201, {backend} backend, {workers} workers (benchmarks/nb201_strategies.py)"
+BACKEND = {"name": SIMULATE, "workers": 1}  # the backend section of every search; set by main()
 
 
 def max_flops(dataset: str) -> float:
@@ -129,17 +139,24 @@ PROXY_NOTE = (f"`proxy_prefilter` scores {ProxyPrefilter.Config().screen} candid
 PROXY_VALUES: np.ndarray | None = None  # set in each worker process by ``init_worker``
 
 
-def init_worker() -> None:
+def init_worker(backend: dict | None = None) -> None:
+    """In each process: the proxy table, the searches' backend section and, for ``tune``, a local Ray."""
     global PROXY_VALUES
     if proxy_path().exists():
         PROXY_VALUES = np.load(proxy_path())
+    if backend is not None:
+        BACKEND.update(backend)
+    if BACKEND["name"] == TUNE:
+        from raynas.ray_env import ensure_ray
+
+        ensure_ray(num_cpus=TUNE_CPUS)
 
 
 def run(strategy: dict, dataset: str, seed: int, budget: dict):
     recipe = parse_recipe({
         "name": "bench", "seed": seed, "space": {"name": "nb201"},
         "evaluator": {"name": "tabular", "dataset": dataset, "fidelity": 12, "latency_device": LATENCY_DEVICE},
-        "strategy": strategy, "budget": budget, "backend": {"name": "simulate", "workers": 1}})
+        "strategy": strategy, "budget": budget, "backend": {**BACKEND, "storage_path": TUNE_STORAGE}})
     records = []
 
     class Keep:
@@ -173,6 +190,9 @@ def front_metrics(records, dataset: str) -> dict[str, float]:
     return {"hv": hv, **illumination(records, dataset), "dups": dup}
 
 
+MS_PER_PROPOSAL = "ms_per_proposal"  # the strategies' report() key for their own time per proposal
+
+
 def evals_to_target(records) -> int | None:
     best = None
     for i, r in enumerate(records, start=1):
@@ -184,8 +204,11 @@ def evals_to_target(records) -> int | None:
 
 
 def one_search(name: str, dataset: str, seed: int) -> dict[str, float]:
-    summary, recs = run(strategy_config(name, dataset), dataset, seed, {"sim_seconds": budget_for(dataset)})
-    return {"test": summary.best.hidden["test_acc"], "n": len(recs), **front_metrics(recs, dataset)}
+    # with N workers, 1/N of the clock budget: the same ~100 evaluations as on one worker
+    budget = {"sim_seconds": budget_for(dataset) / BACKEND["workers"]}
+    summary, recs = run(strategy_config(name, dataset), dataset, seed, budget)
+    return {"test": summary.best.hidden["test_acc"], "n": len(recs), **front_metrics(recs, dataset),
+            "ms": summary.strategy_metrics.get(MS_PER_PROPOSAL, float("nan"))}
 
 
 def one_long_run(name: str, seed: int) -> dict:
@@ -246,12 +269,29 @@ def table(dataset: str, res, targets) -> list[str]:
         regret = OPTIMUM[dataset] - statistics.fmean(c["test"])
         cut = (rand_regret - regret) / rand_regret if rand_regret > 0 else 0.0
         tgt = "–"
-        if dataset == "cifar10":
+        if dataset == "cifar10" and name in targets:
             hit = [t for t in targets[name] if t is not None]
             tgt = f"{statistics.median(hit):.0f}; {len(hit)}/{len(targets[name])}" if hit else f"–; 0/{len(targets[name])}"
         lines.append(f"| {name} | {statistics.fmean(c['n']):.0f} | {ms(c['test'])} | {cut:+.0%} | {ms(c['hv'])} "
                      f"| {ms(c['coverage'])} | {statistics.fmean(c['qd']):.0f} | {statistics.fmean(c['dups']):.1f} | {tgt} |")
+    timed = {name: statistics.fmean(c["ms"]) for name, c in res.items() if not np.isnan(c["ms"]).any()}
+    if timed:
+        lines += ["", "Strategy wall time per proposal (refits included; `ms_per_proposal` of `report()`): "
+                  + ", ".join(f"{name} {v:.1f} ms" for name, v in timed.items()) + "."]
     return lines + [""]
+
+
+def header(args, simulated: bool) -> list[str]:
+    """The section's heading (the main one for the default backend) and its command line."""
+    where = ("" if simulated else f" Backend `{args.backend}` with {args.backend_workers} workers (asynchronous "
+             "proposals: a strategy is asked for the next candidates before the running ones finish; one "
+             "candidate per trial), with 1/N of the simulated budget so that a search still gets ~100 evaluations "
+             "(same compute, N times less search time); no 1,000-evaluation runs.")
+    title = SECTION if simulated else PARALLEL_SECTION.format(backend=args.backend, workers=args.backend_workers)
+    return [title, "", f"`{' '.join(['benchmarks/nb201_strategies.py', *sys.argv[1:]])}` — {args.seeds} seeds, "
+            f"{time.strftime('%Y-%m-%d')}, {platform.machine()} ({platform.python_version()}); strategies at their "
+            "recipe defaults (MAP-Elites illuminates the grid measured below); test accuracy is never seen by a "
+            f"strategy. Coverage = share of the grid cells that some NB201 arch reaches.{where}", ""]
 
 
 def main(argv=None) -> int:
@@ -261,8 +301,16 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=os.cpu_count(), help="processes running searches")
     ap.add_argument("--strategies", default=",".join(STRATEGIES), help="which strategies (random is always run: "
                     "it is the baseline); default: all")
+    ap.add_argument("--backend", choices=(SIMULATE, TUNE), default=SIMULATE,
+                    help=f"the searches' backend; {TUNE} runs each search as a Ray Tune experiment on a local "
+                    f"Ray of {TUNE_CPUS} CPUs per process (no 1,000-evaluation runs then)")
+    ap.add_argument("--backend-workers", type=int, default=1, help="concurrent trials of each search "
+                    "(backend.workers: asynchronous proposals when > 1)")
     ap.add_argument("--write", action="store_true", help="write the section into docs/BENCHMARKS.md")
     args = ap.parse_args(argv)
+    simulated = (args.backend, args.backend_workers) == (SIMULATE, 1)  # the default: the main section
+    backend = dict(BACKEND) if simulated else {"name": args.backend, "workers": args.backend_workers,
+                                               "candidates_per_trial": 1}  # one candidate per trial
     names = ["random", *[n for n in args.strategies.split(",") if n and n != "random"]]
     unknown = sorted(set(names) - set(STRATEGIES))
     if unknown:
@@ -271,22 +319,19 @@ def main(argv=None) -> int:
     if "proxy_prefilter" in names:
         with ProcessPoolExecutor(args.workers) as pool:
             proxy_table(pool, args.workers)
-    with ProcessPoolExecutor(args.workers, initializer=init_worker) as pool:
-        long = long_runs(pool, args.seeds, names)
+    with ProcessPoolExecutor(args.workers, initializer=init_worker, initargs=(backend,)) as pool:
+        long = long_runs(pool, args.seeds, names) if simulated else {}
         results = {d: measure(pool, d, args.seeds, names) for d in args.datasets.split(",")}
     targets = {name: [r["target"] for r in runs] for name, runs in long.items()}
-    lines = [SECTION, "", f"`{' '.join(['benchmarks/nb201_strategies.py', *sys.argv[1:]])}` — {args.seeds} seeds, "
-             f"{time.strftime('%Y-%m-%d')}, {platform.machine()} ({platform.python_version()}); strategies at their "
-             "recipe defaults (MAP-Elites illuminates the grid measured below); test accuracy is never seen by a "
-             "strategy. Coverage = share of the grid cells that some NB201 arch reaches.", ""]
+    lines = header(args, simulated)
     for dataset, res in results.items():
         lines += table(dataset, res, targets)
-    lines += coverage_table(long)
+    lines += coverage_table(long) if long else []
     lines.append(f"Wall time of the whole benchmark: {time.time() - t0:.0f} s.")
     text = "\n".join(lines)
     from benchmarks.docs import publish
 
-    publish(SECTION, text, args.write)
+    publish(lines[0], text, args.write)
     return 0
 
 

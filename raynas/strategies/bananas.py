@@ -7,7 +7,8 @@ After ``init_samples`` uniform samples, each proposal:
      ``ensemble_size`` gradient-boosted tree regressors (``strategies/boosting.py``) on
      ``space.encode(arch)`` (plus the zero-cost proxy as one more feature when ``proxy`` is set), each on
      its own bootstrap resample of the results with its own stochastic-boosting generator, both drawn
-     from ``self.rng``;
+     from ``self.rng``; scores below their ``clip_quantile`` are raised to it (NB201's dead cells score
+     ~10 % and would otherwise take the trees' first splits);
   2. makes candidates from the ``parents`` best results: ``candidates`` mutants (``space.mutate``,
      ``mutations`` times each; parents round-robin), or with ``candidate_mode: neighbours`` every
      neighbour of each parent (``space.neighbours``); keeps the acceptable ones (new, feasible);
@@ -17,7 +18,8 @@ After ``init_samples`` uniform samples, each proposal:
 Asynchronous proposals use the latest fit; pending archs are already in ``seen``, so parallel
 proposals differ. The proxy (``scorer``, passed in by the runtime; cached per functional hash) keeps the
 strategy torch-free. ``report()`` gives the mean wall milliseconds per proposal (refits included) and
-the number of refits.
+the number of refits. Defaults tuned on NB201 CIFAR-10 seeds 1000..1039 (``benchmarks/nb201_tune.py``,
+docs/BENCHMARKS.md).
 """
 from __future__ import annotations
 
@@ -51,6 +53,9 @@ class Bananas(Strategy):
         max_depth: int = bounded(3, gt=0)
         learning_rate: float = bounded(0.1, gt=0)
         subsample: float = bounded(0.8, gt=0, le=1)  # stochastic boosting: rows per tree
+        # scores below this quantile of the results are raised to it before fitting, so the trees spend
+        # their splits on ranking the good archs rather than on the dead ones (0: the raw scores)
+        clip_quantile: float = bounded(0.5, ge=0, lt=1)
         acquisition: Acquisition = ITS
         ucb_beta: float = bounded(1.0, ge=0)
         candidates: int = bounded(100, gt=0)
@@ -131,6 +136,7 @@ class Bananas(Strategy):
         cfg = self.config
         x = np.stack([self._features(o.proposal.arch) for o in self.history])
         y = np.array([o.score for o in self.history])
+        y = np.maximum(y, np.quantile(y, cfg.clip_quantile))
         self.models = []
         for _ in range(cfg.ensemble_size):
             rows = self.rng.integers(0, len(y), size=len(y))

@@ -51,7 +51,7 @@ class BoostedTrees:
     def fit(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> "BoostedTrees":
         x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
         qs = np.linspace(0.0, 1.0, self.bins + 2)[1:-1]
-        self.thresholds = [t[t < col.max()] for col in x.T for t in [np.unique(np.quantile(col, qs))]]
+        self.thresholds = [self._cuts(col, qs) for col in x.T]
         b = self.binarise(x)
         self.base, pred, self.trees = float(y.mean()), np.full(len(y), float(y.mean())), []
         for _ in range(self.n_estimators):
@@ -66,6 +66,16 @@ class BoostedTrees:
     def predict(self, x: np.ndarray) -> np.ndarray:
         b = self.binarise(np.asarray(x, dtype=np.float64))
         return self.base + self.learning_rate * sum((t.leaves[t.leaf_of(b)] for t in self.trees), np.zeros(len(b)))
+
+    @staticmethod
+    def _cuts(col: np.ndarray, qs: np.ndarray) -> np.ndarray:
+        """Distinct quantile thresholds of the finite values below their maximum (a non-finite value,
+        e.g. a proxy's -inf, is never above a threshold)."""
+        finite = col[np.isfinite(col)]
+        if not len(finite):
+            return finite
+        cuts = np.unique(np.quantile(finite, qs))
+        return cuts[cuts < finite.max()]
 
     def binarise(self, x: np.ndarray) -> np.ndarray:
         """One indicator column ``x[:, f] > t`` per feature ``f`` and threshold ``t``."""

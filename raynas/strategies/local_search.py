@@ -16,6 +16,7 @@ neighbours left, the next one is proposed; moves are decided as results come in,
 (a late neighbour of an earlier centre that beats the current centre moves it too). When all
 neighbours are out but some are pending, the proposal is a uniform sample, kept for the next round.
 Everything (centre, the shuffled queue, samples kept for the next round) is in the saved state.
+Defaults tuned on NB201 seeds 1000..1199 (``benchmarks/nb201_tune.py``, docs/BENCHMARKS.md).
 """
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ class LocalSearch(Strategy):
 
     @dataclasses.dataclass
     class Config:
-        init_samples: int = bounded(10, gt=0)  # uniform samples whose best is the first centre
-        restart_samples: int = bounded(1, gt=0)  # the same at each restart from a local optimum
+        init_samples: int = bounded(5, gt=0)  # uniform samples whose best is the first centre
+        restart_samples: int = bounded(10, gt=0)  # the same at each restart from a local optimum
         dedup: DedupMode = DEDUP_FUNCTION
         max_retries: int = bounded(50, ge=0)
 

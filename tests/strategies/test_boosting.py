@@ -30,3 +30,10 @@ def test_constant_target_and_tiny_data():
     x, _ = data(n=3)
     model = BoostedTrees().fit(x, np.ones(3), np.random.default_rng(0))
     assert np.allclose(model.predict(x), 1.0)
+
+
+def test_non_finite_feature_values_are_below_every_threshold():
+    x, y = data()
+    x[:10, 2] = -np.inf
+    model = BoostedTrees().fit(x, y, np.random.default_rng(0))
+    assert np.isfinite(model.predict(x)).all() and np.isfinite(model.thresholds[2]).all()
