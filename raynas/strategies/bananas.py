@@ -32,6 +32,7 @@ import numpy as np
 from raynas.space.base import Arch
 from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, DedupMode, Proposal, Strategy
 from raynas.strategies.boosting import BoostedTrees
+from raynas.strategies.proxy_prefilter import cached_score
 from raynas.typed import bounded
 
 ITS, UCB = "its", "ucb"
@@ -151,15 +152,8 @@ class Bananas(Strategy):
         enc = self.space.encode(arch)
         if self.config.proxy is None:
             return enc
-        return np.append(enc, self._proxy(arch))
+        return np.append(enc, cached_score(self, self.proxy_cache, arch))
 
-    def _proxy(self, arch: Arch) -> float:
-        if self.scorer is None:
-            raise RuntimeError("bananas with a proxy needs a scorer: construct it with scorer= (build_search does)")
-        key = self.space.canonical(arch)
-        if key not in self.proxy_cache:
-            self.proxy_cache[key] = float(self.scorer(arch))
-        return self.proxy_cache[key]
 
     # --- report and state --------------------------------------------------------------------
     def report(self) -> dict[str, float]:

@@ -17,9 +17,21 @@ from typing import Literal
 import numpy as np
 
 from raynas.space.base import Arch
-from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, DedupMode, Proposal
+from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, DedupMode, Proposal, Strategy
 from raynas.strategies.rea import AgingEvolution
 from raynas.typed import bounded
+
+
+def cached_score(strategy: Strategy, cache: dict[str, float], arch: Arch) -> float:
+    """``strategy.scorer(arch)``, cached in ``cache`` per functional hash (``space.canonical``); a
+    ``RuntimeError`` naming the strategy when it was built without a scorer."""
+    if strategy.scorer is None:
+        name = type(strategy).__name__
+        raise RuntimeError(f"{name} needs a scorer: construct it with scorer= (build_search does)")
+    key = strategy.space.canonical(arch)
+    if key not in cache:
+        cache[key] = float(strategy.scorer(arch))
+    return cache[key]
 
 
 @STRATEGIES.register("proxy_prefilter")
@@ -45,12 +57,7 @@ class ProxyPrefilter(AgingEvolution):
         return config.proxy
 
     def score(self, arch: Arch) -> float:
-        if self.scorer is None:
-            raise RuntimeError("proxy_prefilter needs a scorer: construct it with scorer= (build_search does)")
-        key = self.space.canonical(arch)
-        if key not in self.cache:
-            self.cache[key] = float(self.scorer(arch))
-        return self.cache[key]
+        return cached_score(self, self.cache, arch)
 
     def _candidate(self) -> Proposal:
         if self.num_proposed <= self.config.init_samples or not self.population:
