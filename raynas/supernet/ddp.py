@@ -9,13 +9,15 @@ Contract:
     as ``train_supernet`` (same loader, seed and epoch, PA&DA's weighted draw included) and takes its
     contiguous slice of ``batch_size / N`` samples of each (``ShardedBatches``: index-level sharding,
     only its own samples are loaded). DDP averages the gradients over workers, so the gradient equals
-    the single-process mean over the global batch — with one difference, as in every multi-GPU
-    supernet training that keeps plain BatchNorm (OFA, BigNAS without SyncBN): BatchNorm normalises
-    with each worker's shard's statistics. N workers therefore equal one process that runs each global
-    batch as N BatchNorm "ghost batches" (tested: ``tests/supernet/test_ddp.py``); N = 1 is
-    ``train_supernet`` exactly. Running BN statistics are each worker's own (``broadcast_buffers``
-    off: no buffer traffic); rank 0's are checkpointed, and every subnet is BN-recalibrated before it
-    is scored anyway (``raynas.supernet.bn``).
+    the single-process mean over the global batch — with one difference by default, as in every
+    multi-GPU supernet training that keeps plain BatchNorm (OFA, BigNAS without SyncBN): BatchNorm
+    normalises with each worker's shard's statistics. N workers therefore equal one process that runs
+    each global batch as N BatchNorm "ghost batches" (tested: ``tests/supernet/test_ddp.py``); N = 1
+    is ``train_supernet`` exactly. With ``train.sync_bn`` BatchNorm uses the global batch's statistics
+    (``raynas.supernet.sync_bn``): N workers then equal one plain process on the global batches.
+    Otherwise running BN statistics are each worker's own (``broadcast_buffers`` off: no buffer
+    traffic); rank 0's are checkpointed, and every subnet is BN-recalibrated before it is scored
+    anyway (``raynas.supernet.bn``).
   * **Same subnets everywhere.** Every worker builds the sampling rule with the same seed and calls
     ``next_step()`` once per step, so all draw the same archs. Rules that learn keep identical state:
     PA&DA's path statistics are read from the all-reduced gradients (equal on every worker), and its
@@ -59,6 +61,7 @@ from torch.utils.data import DataLoader, Sampler
 from raynas.data.base import TRAIN
 from raynas.errors import RecipeError
 from raynas.metrics import WEIGHTS_VERSION
+from raynas.supernet.sync_bn import global_batch_statistics
 from raynas.supernet.train import (
     TrainConfig,
     apply_hyperparams,
@@ -248,8 +251,9 @@ def train_one_epoch(w: Worker, epoch: int) -> dict[str, Any]:
     steps_per_epoch = len(splits.loader(TRAIN, cfg.batch_size, drop_last=True))
     probs = w.rule.epoch_weights(len(splits.train))
     metrics: dict[str, Any] = {"epoch": epoch + 1, "workers": w.world}
-    metrics.update(train_epoch(w.ddp, epoch_batches(w, epoch, probs), w.rule, w.optimizer, cfg,
-                               epoch * steps_per_epoch, steps_per_epoch * cfg.epochs, probs))
+    with global_batch_statistics(w.model, enabled=cfg.sync_bn):
+        metrics.update(train_epoch(w.ddp, epoch_batches(w, epoch, probs), w.rule, w.optimizer, cfg,
+                                   epoch * steps_per_epoch, steps_per_epoch * cfg.epochs, probs))
     w.rule.end_epoch()
     metrics["train_time_s"] = time.perf_counter() - start
     metrics["samples_per_s"] = metrics["steps"] * cfg.batch_size / max(metrics["train_time_s"], 1e-9)

@@ -72,6 +72,8 @@ class TrainConfig:
     workers: int = bounded(1, ge=1)  # > 1: data-parallel with Ray Train, batch_size split over the workers
     cpus_per_worker: float = bounded(1.0, gt=0.0)  # Ray resources of each data-parallel worker
     gpus_per_worker: float = bounded(0.0, ge=0.0)  # > 0: the workers use CUDA and nccl (else CPU and gloo)
+    # data-parallel: BatchNorm with the global batch's statistics (synchronised) instead of each shard's
+    sync_bn: bool = False
 
 
 def select_device(name: str = AUTO) -> torch.device:

@@ -2,8 +2,8 @@
 
 * Equality: 2 workers with global batch B give the parameters of one process training the same
   global batches with BatchNorm per half-batch ("ghost batches", ``GhostBatches``: what two workers'
-  BN sees), within ``ATOL`` (float32: DDP sums the halves' gradients in another order); a supernet
-  without batch statistics (the ViT's LayerNorm) gives those of the plain single process.
+  BN sees), within ``ATOL`` (float32: DDP sums the halves' gradients in another order); with
+  ``train.sync_bn`` (BatchNorm over the global batch), those of the plain single process.
 * Fault tolerance: a worker process dies (``os._exit``) once after epoch 3's report; Ray Train
   (``FailureConfig(max_failures=1)``) restarts the group from the last committed checkpoint and the run
   ends with the weights of an uninterrupted run (the single-process equivalent, within ``ATOL``).
@@ -30,6 +30,9 @@ from raynas.supernet.weights import to_numpy
 from tests.supernet.conftest import TINY_MBV3
 
 ATOL = 1e-5  # float32 all-reduce ordering over ~10 SGD steps
+# sync BN: float32 rounding of the statistics summed over shards (exact per layer: test_sync_bn.py),
+# grown over the steps (1.6e-5 seen); the per-shard BN difference it removes is 1.3e-3
+ATOL_SYNC_BN = 1e-4
 WORKERS = 2
 TRAIN_CFG = {"epochs": 2, "batch_size": 128, "lr": 0.05, "num_threads": 1, "device": "cpu",
              "workers": WORKERS, "cpus_per_worker": 1.0}
@@ -38,9 +41,6 @@ SANDWICH = {"num_random": 1, "inplace_distill": True}
 
 PADA_NB201 = {"space": "nb201", "space_config": {}, "supernet_config": {"channels": 4}, "sampling": "pada",
               "sampling_config": {}}
-# LayerNorm only (no batch statistics): 2 workers equal one plain process, no ghost batches needed
-VIT = {"space": "transformer", "space_config": dict(embed_dims=[16, 32], depths=[1, 2], num_heads=[1, 2],
-                                                    mlp_ratios=[2, 3], head_dim=8)}
 
 
 def trial_config(base: dict | None = None, **train) -> dict:
@@ -112,20 +112,21 @@ def test_gathered_rule_delegates_to_the_wrapped_rule():
 
 
 # --- on Ray ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("base", [None, PADA_NB201, VIT], ids=["sandwich-mbv3", "pada-nb201", "sandwich-vit"])
-def test_two_workers_equal_one_process_with_the_same_global_batch(ray_local, tmp_path, base):
+@pytest.mark.parametrize("base,sync_bn", [(None, False), (PADA_NB201, False), (None, True)],
+                         ids=["sandwich-mbv3", "pada-nb201", "sandwich-mbv3-sync-bn"])
+def test_two_workers_equal_one_process_with_the_same_global_batch(ray_local, tmp_path, base, sync_bn):
     """Sandwich with in-place distillation (rank 0 evaluating after each epoch: BN recalibration changes
-    its running statistics only); PA&DA (epoch 2 samples paths and data by what epoch 1 saw); the
-    weight-entangled ViT (LayerNorm: equal to the plain single process, not only to ghost batches)."""
-    trial, evaluate = trial_config(base), base is None
+    its running statistics only); PA&DA (epoch 2 samples paths and data by what epoch 1 saw); with
+    ``sync_bn`` (BatchNorm over the global batch) the reference is the plain single process."""
+    trial, evaluate = trial_config(base, sync_bn=sync_bn), base is None
     result = fit_ddp(DDPRun(trial, evaluate=evaluate), str(tmp_path / "ddp"))
     assert result.state["epochs_done"] == TRAIN_CFG["epochs"]
     assert [m["epoch"] for m in result.history] == [1, 2] and result.history[0]["workers"] == WORKERS
     assert not evaluate or all(0.0 <= m["val_acc_largest"] <= 1.0 for m in result.history)
-    reference, rule_state = single_process(trial, ghost=base is not VIT)
+    reference, rule_state = single_process(trial, ghost=not sync_bn)
     error = max_error(result.arrays, reference, parameters_of(trial))
     print(f"max |ddp - single process| over parameters: {error:.2e}")
-    assert error <= ATOL
+    assert error <= (ATOL_SYNC_BN if sync_bn else ATOL)
     if base is PADA_NB201:  # every worker's rule saw the whole global batch: the same distributions
         for key in ("op_probs", "data_probs"):
             np.testing.assert_allclose(result.state["sampler"][key], rule_state[key], rtol=1e-5, atol=1e-8)
