@@ -11,7 +11,8 @@ communication at all). **samples/s** is global samples over the synced steps' wa
 **communication share** is ``1 - t(no_sync) / t(sync)``: the part of a step that the all-reduce adds
 (what DDP does not hide behind the backward pass). Also reported: the bytes one all-reduce moves
 (every parameter's gradient, float32: DDP reduces all buckets each synced step) and the in-process
-``train_epoch`` (no Ray, no DDP) for reference.
+``train_epoch`` (no Ray, no DDP) for reference. With more than one worker each case is also run with
+``train.sync_bn`` (BatchNorm over the global batch: ``raynas.supernet.sync_bn``).
 
     python benchmarks/supernet_training_scale.py [--workers 1,2] [--batch-sizes 64,256] [--steps 20] [--write]
 """
@@ -37,15 +38,16 @@ MB = 1e6
 WIDTH = 105  # docs/BENCHMARKS.md's prose width
 
 
-def trial(batch_size: int, workers: int, gpus: float, tiny: bool) -> dict:
-    """The recipe's supernet trial with ``workers`` workers of one CPU (and ``gpus`` GPUs) each."""
+def trial(batch_size: int, workers: int, gpus: float, tiny: bool, sync_bn: bool = False) -> dict:
+    """The recipe's supernet trial with ``workers`` workers of one CPU (and ``gpus`` GPUs) each, BatchNorm
+    over each worker's shard or (``sync_bn``) over the global batch."""
     import yaml
 
     ev = yaml.safe_load(RECIPE.read_text())["evaluator"]
     space = {"depths": [1, 2], "kernel_sizes": [3, 5], "expand_ratios": [2, 3], "stage_widths": [8, 16],
              "stage_strides": [1, 2], "stem_width": 8, "head_width": 16} if tiny else {}
     train = {**ev["train"], "batch_size": batch_size, "workers": workers, "cpus_per_worker": 1.0,
-             "gpus_per_worker": gpus, "num_threads": 1}
+             "gpus_per_worker": gpus, "num_threads": 1, "sync_bn": sync_bn}
     return {"space": "mbv3", "space_config": space, "supernet": ev["supernet"], "sampling": ev["sampling"],
             "sampling_config": ev["sampling_config"], "dataset": ev["dataset"], "train": train}
 
@@ -53,6 +55,7 @@ def trial(batch_size: int, workers: int, gpus: float, tiny: bool) -> dict:
 def timing_loop(config: dict) -> dict:
     """Per worker: warm-up steps, the timed synced steps, the same steps under ``no_sync``."""
     from raynas.supernet.ddp import DDPRun, epoch_batches, setup_worker
+    from raynas.supernet.sync_bn import global_batch_statistics
     from raynas.supernet.train import train_epoch
 
     w = setup_worker(DDPRun(config["trial"], evaluate=False))
@@ -62,7 +65,8 @@ def timing_loop(config: dict) -> dict:
 
     def timed(part, total):
         start = time.perf_counter()
-        out = train_epoch(w.ddp, part, w.rule, w.optimizer, cfg, 0, total)
+        with global_batch_statistics(w.model, enabled=cfg.sync_bn):
+            out = train_epoch(w.ddp, part, w.rule, w.optimizer, cfg, 0, total)
         return time.perf_counter() - start, out["subnet_passes"]
 
     timed(batches[:warmup], warmup + steps)
@@ -72,20 +76,21 @@ def timing_loop(config: dict) -> dict:
     return {"sync_s": synced / steps, "local_s": local / steps, "passes": passes / steps}
 
 
-def measure(workers: int, batch_size: int, args) -> dict:
+def measure(workers: int, batch_size: int, args, sync_bn: bool = False) -> dict:
     from ray.train import RunConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     from raynas.supernet.ddp import backend_for, scaling_config
     from raynas.supernet.train import TrainConfig
 
-    t = trial(batch_size, workers, args.gpus, args.tiny)
+    t = trial(batch_size, workers, args.gpus, args.tiny, sync_bn)
     cfg = TrainConfig(**{k: v for k, v in t["train"].items()})
     trainer = TorchTrainer(timing_loop, train_loop_config={"trial": t, "warmup": args.warmup, "steps": args.steps},
                            scaling_config=scaling_config(cfg), torch_config=TorchConfig(backend=backend_for(cfg)),
-                           run_config=RunConfig(storage_path=args.storage, name=f"scale-{workers}-{batch_size}"))
+                           run_config=RunConfig(storage_path=args.storage,
+                                                name=f"scale-{workers}-{batch_size}{'-sync' if sync_bn else ''}"))
     out = trainer.fit().return_value
-    out.update(workers=workers, batch=batch_size, samples_per_s=batch_size / out["sync_s"],
+    out.update(workers=workers, batch=batch_size, sync_bn=sync_bn, samples_per_s=batch_size / out["sync_s"],
                share=max(0.0, 1.0 - out["local_s"] / out["sync_s"]))
     return out
 
@@ -123,7 +128,7 @@ def gradient_bytes(args) -> tuple[int, int]:
 
 
 def report(rows: list[dict], reference: dict[int, float], params: int, nbytes: int, args, wall_s: float) -> str:
-    base = {r["batch"]: r["samples_per_s"] for r in rows if r["workers"] == 1}
+    base = {r["batch"]: r["samples_per_s"] for r in rows if r["workers"] == 1 and not r["sync_bn"]}
     lines = [SECTION, "",
              f"Recipe `recipes/mbv3-digits-ddp.yaml`'s supernet ({'tiny space, ' if args.tiny else ''}{params:,} "
              f"parameters: one all-reduce moves {nbytes / MB:.2f} MB of float32 gradients per step; a ring "
@@ -131,12 +136,13 @@ def report(rows: list[dict], reference: dict[int, float], params: int, nbytes: i
              f"{'GPU, nccl' if args.gpus else 'one CPU and one torch thread per worker, gloo'}; "
              f"{args.steps} timed steps after {args.warmup} warm-up steps. {platform.machine()}, "
              f"{datetime.date.today().isoformat()}, {wall_s:.0f} s in all.", "",
-             "| workers | global batch | per worker | samples/s | speedup | step ms | step ms, no all-reduce "
-             "| communication share | in-process samples/s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| workers | global batch | per worker | BatchNorm over | samples/s | speedup | step ms "
+             "| step ms, no all-reduce | communication share | in-process samples/s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         speedup = r["samples_per_s"] / base[r["batch"]] if r["batch"] in base else float("nan")
-        lines.append(f"| {r['workers']} | {r['batch']} | {r['batch'] // r['workers']} | {r['samples_per_s']:.0f} "
+        bn = "global batch (sync_bn)" if r["sync_bn"] else "shard"
+        lines.append(f"| {r['workers']} | {r['batch']} | {r['batch'] // r['workers']} | {bn} | {r['samples_per_s']:.0f} "
                      f"| {speedup:.2f}x | {1e3 * r['sync_s']:.1f} | {1e3 * r['local_s']:.1f} | {100 * r['share']:.0f}% "
                      f"| {reference[r['batch']]:.0f} |")
     lines += ["", "Speedup is against 1 worker at the same global batch (ideal: the number of workers). The "
@@ -144,7 +150,9 @@ def report(rows: list[dict], reference: dict[int, float], params: int, nbytes: i
               "hidden behind the backward pass; at 1 worker it is DDP's own bookkeeping. Where the speedup "
               "falls short of N while that share is small, the loss is in compute (compare the two step "
               "columns): each worker's smaller batch runs fewer samples/s (the in-process column at 64 vs 256) "
-              "and the workers share the machine's cores and memory bandwidth. Run on a quiet 2-core VM; "
+              "and the workers share the machine's cores and memory bandwidth. With `sync_bn` the no-all-reduce "
+              "column still holds BatchNorm's own all-reduces (one per BN layer and pass, forward and backward): "
+              "the difference to the row above is their cost. Run on a quiet 2-core VM; "
               "figures vary by ~10% between runs. Cost at 8 and 64 GPUs: docs/SCALING.md."]
     return "\n".join(wrapped(line) for line in lines) + "\n"
 
@@ -163,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray")
     p.add_argument("--gpus", type=float, default=0.0, help="GPUs per worker (CUDA + nccl)")
     p.add_argument("--tiny", action="store_true", help="a tiny space (smoke runs)")
+    p.add_argument("--no-sync-bn", dest="sync_bn", action="store_false", help="skip the sync_bn rows")
     p.add_argument("--storage", default=None, help="Ray Train storage (default: a temporary directory)")
     p.add_argument("--write", action="store_true", help=f"write the section to docs/BENCHMARKS.md ({SECTION})")
     args = p.parse_args(argv)
@@ -175,7 +184,8 @@ def main(argv: list[str] | None = None) -> None:
     ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, logging_level="WARNING")
     try:
         batches, counts = [int(b) for b in args.batch_sizes.split(",")], [int(w) for w in args.workers.split(",")]
-        rows = [measure(w, b, args) for b in batches for w in counts]
+        rows = [measure(w, b, args, sync) for b in batches for w in counts
+                for sync in ((False, True) if w > 1 and args.sync_bn else (False,))]
     finally:
         ray.shutdown()
     reference = {b: in_process(b, args) for b in batches}

@@ -7,12 +7,12 @@ in training mode normalises with the mean and variance of the *global* batch —
 ``torch.nn.SyncBatchNorm`` would do this for fixed-width layers only: ``convert_sync_batchnorm``
 replaces the elastic layers by full-width ones. The statistics are all-reduced by a differentiable
 sum (``_SumOverWorkers``: its backward all-reduces the gradients, as ``torch.distributed.nn``'s
-deprecated one did), so the gradients are those of the global batch too; mean and variance in two passes,
-as ``torch.batch_norm`` computes them in one process (no E[x²] − E[x]² cancellation). Shards must
-be equal (the batch rule of ``raynas.supernet.ddp``). Outside the context, and in eval mode, the
-layers are unchanged: BN recalibration of one subnet on one rank stays local. Two small
-all-reduces per BatchNorm per forward pass (and two in the backward): worth it when each worker's
-shard is too small for good statistics (``docs/SCALING.md``), not otherwise.
+deprecated one did), so the gradients are those of the global batch too. One all-reduce per layer and pass gathers every
+worker's own mean and variance, combined exactly (no E[x²] − E[x]² cancellation); shards must be
+equal (the batch rule of ``raynas.supernet.ddp``). Outside the context, and in eval mode, the
+layers are unchanged: BN recalibration of one subnet on one rank stays local. One small
+all-reduce per BatchNorm per forward pass (and one in the backward), latency-bound: worth it when
+each worker's shard is too small for good statistics (``docs/SCALING.md``), not otherwise.
 """
 from __future__ import annotations
 
@@ -62,9 +62,20 @@ class _SumOverWorkers(torch.autograd.Function):
         return total
 
 
-def _global_mean(values: torch.Tensor, count: int) -> torch.Tensor:
-    """The all-reduced sum of ``values`` (per channel) over ``count`` elements in all."""
-    return _SumOverWorkers.apply(values) / count
+def _global_moments(x: torch.Tensor, dims: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and (biased) variance over every worker's ``x`` (equal shards): each worker's
+    own moments, gathered in one all-reduce (its row of a world × 2 × C tensor), combined exactly —
+    the mean of the means, and the mean of the variances plus the variance of the means."""
+    import torch.distributed as dist
+
+    world, rank = dist.get_world_size(), dist.get_rank()
+    local = torch.stack([x.mean(dims), x.var(dims, unbiased=False)])
+    row = torch.zeros(world, 1, 1, dtype=x.dtype, device=x.device)
+    row[rank] = 1.0
+    gathered = _SumOverWorkers.apply(row * local)
+    means, variances = gathered[:, 0], gathered[:, 1]
+    mean = means.mean(0)
+    return mean, variances.mean(0) + ((means - mean) ** 2).mean(0)
 
 
 def _synced_forward(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
@@ -76,11 +87,9 @@ def _synced_forward(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> tor
     channels, dims = x.shape[1], [0, *range(2, x.dim())]
     count = x.numel() // channels * dist.get_world_size()
     shape = (1, channels) + (1,) * (x.dim() - 2)
-    mean = _global_mean(x.sum(dims), count)
-    centred = x - mean.view(shape)
-    var = _global_mean((centred * centred).sum(dims), count)
+    mean, var = _global_moments(x, dims)
     _update_running(bn, channels, mean.detach(), var.detach() * count / max(1, count - 1))
-    out = centred * torch.rsqrt(var.view(shape) + bn.eps)
+    out = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + bn.eps)
     if bn.affine:
         out = out * bn.weight[:channels].view(shape) + bn.bias[:channels].view(shape)
     return out
