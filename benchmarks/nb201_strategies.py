@@ -23,6 +23,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -52,7 +53,6 @@ SIMULATE, TUNE = "simulate", "tune"
 TUNE_CPUS = 4  # the local Ray a --backend tune run starts in each process
 PROXY = ProxyPrefilter.Config().proxy  # the default proxy (naswot)
 CACHE = Path(__file__).resolve().parents[1] / ".raynas" / "bench-cache"
-TUNE_STORAGE = str(CACHE.parent / "bench-tune")  # Tune experiments of --backend tune runs
 CHECKED_ARCHS = 5  # archs whose cached proxy score is compared with a live computation
 OPTIMUM = {"cifar10": 94.3733, "cifar100": 73.5133, "ImageNet16-120": 47.3111}
 TARGET, TARGET_BUDGET = 94.0, 300
@@ -153,10 +153,16 @@ def init_worker(backend: dict | None = None) -> None:
 
 
 def run(strategy: dict, dataset: str, seed: int, budget: dict):
+    """One search; a ``tune`` backend keeps its experiment in a temporary directory, removed after."""
+    with tempfile.TemporaryDirectory(prefix="nb201-strategies-") as storage:
+        return search(strategy, dataset, seed, budget, storage)
+
+
+def search(strategy: dict, dataset: str, seed: int, budget: dict, storage: str):
     recipe = parse_recipe({
         "name": "bench", "seed": seed, "space": {"name": "nb201"},
         "evaluator": {"name": "tabular", "dataset": dataset, "fidelity": 12, "latency_device": LATENCY_DEVICE},
-        "strategy": strategy, "budget": budget, "backend": {**BACKEND, "storage_path": TUNE_STORAGE}})
+        "strategy": strategy, "budget": budget, "backend": {**BACKEND, "storage_path": storage}})
     records = []
 
     class Keep:
