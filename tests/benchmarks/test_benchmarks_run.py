@@ -34,8 +34,11 @@ RUNS = {
     "supernet_ranking.py": (["--archs", "4", "--epochs", "1", "--standalone-seeds", "2", "--supernet-seeds", "1",
                              "--pbt-population", "2", "--pbt-interval", "1"],
                             "PBT vs the non-PBT baseline at equal compute"),
-    "supernet_training_scale.py": (["--workers", "1,2", "--batch-sizes", "32", "--steps", "2", "--warmup", "1",
-                                    "--tiny"], "| communication share |"),
+    # 2 workers only: the per-shard row and the sync_bn row (1 worker adds a Ray Train run, not a code path)
+    "supernet_training_scale.py": (["--workers", "2", "--batch-sizes", "32", "--steps", "2", "--warmup", "1",
+                                    "--tiny"], "| global batch (sync_bn) |"),
+    "nb201_tune.py": (["--strategy", "local_search", "--grid", "init_samples=5,10", "--seeds", "2",
+                       "--datasets", "cifar10", "--workers", "1"], "init_samples"),
 }
 
 

@@ -35,7 +35,7 @@ def run(bn: nn.Module, x: torch.Tensor, upstream: torch.Tensor) -> dict[str, tor
     (y * upstream).sum().backward()
     out = {"y": y, "dx": x.grad, "dw": bn.weight.grad, "db": bn.bias.grad, "mean": bn.running_mean,
            "var": bn.running_var}
-    return {k: torch.from_numpy(v.detach().numpy().copy()) for k, v in out.items()}  # no shared memory
+    return {k: v.detach().numpy().copy() for k, v in out.items()}  # numpy: sent by value, not by shared fd
 
 
 def worker(rank: int, path: str, queue) -> None:
@@ -53,7 +53,7 @@ def worker(rank: int, path: str, queue) -> None:
 
 def test_two_processes_equal_one_batchnorm_over_the_whole_batch(tmp_path):
     x, upstream = batch()
-    single = [run(bn.train(), x, upstream) for bn in layers()]
+    single = [{k: torch.from_numpy(v) for k, v in run(bn.train(), x, upstream).items()} for bn in layers()]
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     procs = [ctx.Process(target=worker, args=(rank, str(tmp_path / "rendezvous"), queue)) for rank in range(2)]
@@ -64,7 +64,7 @@ def test_two_processes_equal_one_batchnorm_over_the_whole_batch(tmp_path):
         p.join(timeout=60)
     assert all(p.exitcode == 0 for p in procs)
     for i, reference in enumerate(single):
-        got = [parts[rank][i] for rank in range(2)]
+        got = [{k: torch.from_numpy(v) for k, v in parts[rank][i].items()} for rank in range(2)]
         for key in ("y", "dx"):
             torch.testing.assert_close(torch.cat([g[key] for g in got]), reference[key], atol=ATOL, rtol=0)
         for key in ("dw", "db"):  # each rank's local share; DDP sums (averages) them over ranks
@@ -81,4 +81,4 @@ def test_outside_a_process_group_or_when_disabled_nothing_changes():
         assert "forward" not in vars(bn)
         inside = run(bn, x, upstream)
     fresh = layers()[0].train()
-    torch.testing.assert_close(inside["y"], run(fresh, x, upstream)["y"])
+    torch.testing.assert_close(torch.from_numpy(inside["y"]), torch.from_numpy(run(fresh, x, upstream)["y"]))
