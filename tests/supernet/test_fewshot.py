@@ -28,8 +28,10 @@ from raynas.supernet.fewshot import (
 )
 from tests.clusters.two_nodes import two_nodes
 
+# a small procedural dataset (4 batches an epoch): the trials' hand-overs are what is tested, not learning
 TRIAL = {"space": "nb201", "supernet": "nb201", "supernet_config": {"channels": 4}, "sampling": "uniform",
-         "dataset": "digits", "train": {"epochs": 3, "batch_size": 64, "lr": 0.05, "num_threads": 1, "seed": 0}}
+         "dataset": "shapes", "dataset_config": {"train_size": 256, "val_size": 128, "test_size": 128},
+         "train": {"epochs": 3, "batch_size": 64, "lr": 0.05, "num_threads": 1, "seed": 0}}
 VICTIM = "root/e0=3"
 
 
