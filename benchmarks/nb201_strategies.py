@@ -48,6 +48,8 @@ STRATEGIES = {
     "proxy_prefilter": {"name": "proxy_prefilter"},
     "local_search": {"name": "local_search"},
     "bananas": {"name": "bananas"},
+    # the ridge members scoring every arch of the space (recipes/nb201-bananas.yaml)
+    "bananas_ridge": {"name": "bananas", "predictor": "ridge", "candidate_mode": "all"},
 }
 SIMULATE, TUNE = "simulate", "tune"
 TUNE_CPUS = 4  # the local Ray a --backend tune run starts in each process

@@ -4,14 +4,18 @@ uncertainty, an acquisition over candidates made by mutating the best archs so f
 After ``init_samples`` uniform samples, each proposal:
   1. refits the ensemble once ``refit_every`` new results came in since the last fit (or
      ``refit_growth`` times the number fitted, if more: a long search refits O(log n) times):
-     ``ensemble_size`` gradient-boosted tree regressors (``strategies/boosting.py``) on
-     ``space.encode(arch)`` (plus the zero-cost proxy as one more feature when ``proxy`` is set), each on
+     ``ensemble_size`` gradient-boosted tree regressors (``strategies/boosting.py``), or with
+     ``predictor: ridge`` ridge regressions (``strategies/ridge.py``: ``ridge_alpha``, optional pairwise
+     ``interactions``), on ``space.encode(arch)`` (plus the zero-cost proxy as one more feature when
+     ``proxy`` is set), each on
      its own bootstrap resample of the results with its own stochastic-boosting generator, both drawn
      from ``self.rng``; scores below their ``clip_quantile`` are raised to it (NB201's dead cells score
      ~10 % and would otherwise take the trees' first splits);
   2. makes candidates from the ``parents`` best results: ``candidates`` mutants (``space.mutate``,
      ``mutations`` times each; parents round-robin), or with ``candidate_mode: neighbours`` every
-     neighbour of each parent (``space.neighbours``); keeps the acceptable ones (new, feasible);
+     neighbour of each parent (``space.neighbours``), or with ``candidate_mode: all`` every arch of a
+     space of at most ``MAX_ENUMERATED`` archs (``space.enumerate``; its lineage: the best result so
+     far); keeps the acceptable ones (new, feasible);
   3. scores them by the acquisition on the ensemble's mean μ and standard deviation σ: independent
      Thompson sampling (``its``: one draw from N(μ, σ²) per candidate) or ``ucb`` (μ + ``ucb_beta``·σ),
      and proposes the best.
@@ -29,17 +33,22 @@ from typing import Any, Literal
 
 import numpy as np
 
+from raynas.errors import RecipeError
 from raynas.space.base import Arch
-from raynas.strategies.base import DEDUP_FUNCTION, STRATEGIES, DedupMode, Proposal, Strategy
+from raynas.strategies.base import DEDUP_FUNCTION, DEDUP_OFF, STRATEGIES, DedupMode, Proposal, Strategy
 from raynas.strategies.boosting import BoostedTrees
 from raynas.strategies.proxy_prefilter import cached_score
+from raynas.strategies.ridge import Ridge
 from raynas.typed import bounded
 
 ITS, UCB = "its", "ucb"
 Acquisition = Literal["its", "ucb"]
 Proxy = Literal["synflow", "naswot", "grad_norm", "snip"]
-MUTANTS, NEIGHBOURS = "mutants", "neighbours"
-CandidateMode = Literal["mutants", "neighbours"]
+MUTANTS, NEIGHBOURS, ALL = "mutants", "neighbours", "all"
+CandidateMode = Literal["mutants", "neighbours", "all"]
+MAX_ENUMERATED = 100_000  # candidate_mode: all scores every arch of a space up to this size
+TREES, RIDGE = "trees", "ridge"
+Predictor = Literal["trees", "ridge"]
 
 
 @STRATEGIES.register("bananas")
@@ -50,6 +59,9 @@ class Bananas(Strategy):
     class Config:
         init_samples: int = bounded(10, gt=1)
         ensemble_size: int = bounded(5, gt=1)
+        predictor: Predictor = TREES  # the members: boosted trees, or ridge regressions (strategies/ridge.py)
+        ridge_alpha: float = bounded(1.0, gt=0)  # ridge: the L2 penalty
+        interactions: bool = False  # ridge: pairwise products of the features as extra features
         n_estimators: int = bounded(50, gt=0)
         max_depth: int = bounded(3, gt=0)
         learning_rate: float = bounded(0.1, gt=0)
@@ -62,7 +74,8 @@ class Bananas(Strategy):
         candidates: int = bounded(100, gt=0)
         parents: int = bounded(10, gt=0)
         mutations: int = bounded(1, gt=0)  # mutations applied to a parent per candidate
-        candidate_mode: CandidateMode = MUTANTS  # or every neighbour of each parent (space.neighbours)
+        # or every neighbour of each parent (space.neighbours), or every arch of a small space (all)
+        candidate_mode: CandidateMode = MUTANTS
         refit_every: int = bounded(1, gt=0)
         refit_growth: float = bounded(0.05, ge=0)  # ... or a share of the results fitted, if more
         proxy: Proxy | None = None  # a zero-cost proxy as an extra feature
@@ -76,6 +89,17 @@ class Bananas(Strategy):
         self.num_proposed = self.num_refits = 0
         self.propose_s = 0.0
         self.proxy_cache: dict[str, float] = {}
+        self._space_table: tuple | None = None  # ALL: derived, not saved
+        if self.config.candidate_mode == ALL:
+            self._check_enumerable()
+
+    def _check_enumerable(self) -> None:
+        size, field = self.space.size(), "strategy.candidate_mode"
+        if size is None or size > MAX_ENUMERATED:
+            raise RecipeError(field, f"'all' scores every arch of the space; {self.space.name} has "
+                              f"{'too many' if size is None else f'{size:,}'} (at most {MAX_ENUMERATED:,})")
+        if self.config.proxy is not None:
+            raise RecipeError(field, "'all' needs proxy: null (it would score every arch with the proxy)")
 
     @classmethod
     def scorer_proxy(cls, config: "Bananas.Config") -> str | None:
@@ -95,10 +119,37 @@ class Bananas(Strategy):
             return self.unseen(self.random_proposal)
         if not self.models or len(self.history) - self.fitted_on >= self._refit_gap():
             self._fit()
+        if self.config.candidate_mode == ALL:
+            return self._choose_from_space()
         pool = [p for p in self._candidates() if self.acceptable(p.arch)]
         if not pool:
             return self.unseen(self.random_proposal)
-        return pool[int(np.argmax(self._acquire(pool)))]
+        x = np.stack([self._features(p.arch) for p in pool])
+        return pool[int(np.argmax(self._acquire(x)))]
+
+    def _choose_from_space(self) -> Proposal:
+        """``candidate_mode: all``: the acquisition's best among every new, feasible arch of the space
+        (its lineage: the best result so far, the arch it improves on)."""
+        archs, keys, x, feasible = self._everything()
+        new = np.array([self.dedup == DEDUP_OFF or key not in self.seen for key in keys])
+        rows = np.flatnonzero(new & feasible)
+        if not len(rows):
+            return self.unseen(self.random_proposal)
+        best = rows[int(np.argmax(self._acquire(x[rows])))]
+        return self._child(max(self.history, key=lambda o: o.score).proposal, archs[best])
+
+    def _everything(self) -> tuple[list[Arch], list[Any], np.ndarray, np.ndarray]:
+        """Every arch of the space, its dedup key, features and feasibility under the constraints
+        (computed once per process: all four depend on the arch alone)."""
+        if self._space_table is None:
+            archs = list(self.space.enumerate())
+            ok = [True] * len(archs) if self.feasible is None else [self.feasible(a) for a in archs]
+            self._space_table = (archs, [self.dedup_key(a) for a in archs],
+                                 np.stack([self._features(a) for a in archs]), np.array(ok))
+        return self._space_table
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_space_table": None}  # derived from the space; rebuilt when needed
 
     def _refit_gap(self) -> int:
         """New results that trigger a refit: ``refit_every``, or ``refit_growth`` of the results fitted
@@ -122,9 +173,8 @@ class Bananas(Strategy):
         return Proposal(child, parent=parent.arch, variation=self.space.describe_mutation(parent.arch, child),
                         generation=parent.generation + 1)
 
-    def _acquire(self, pool: list[Proposal]) -> np.ndarray:
-        """The acquisition value of each candidate (larger is better)."""
-        x = np.stack([self._features(p.arch) for p in pool])
+    def _acquire(self, x: np.ndarray) -> np.ndarray:
+        """The acquisition value of each candidate (rows of features ``x``; larger is better)."""
         preds = np.stack([m.predict(x) for m in self.models])
         mean, std = preds.mean(axis=0), preds.std(axis=0)
         if self.config.acquisition == ITS:
@@ -142,11 +192,16 @@ class Bananas(Strategy):
         for _ in range(cfg.ensemble_size):
             rows = self.rng.integers(0, len(y), size=len(y))
             member = np.random.default_rng(self.rng.integers(2**63))
-            model = BoostedTrees(n_estimators=cfg.n_estimators, max_depth=cfg.max_depth,
-                                 learning_rate=cfg.learning_rate, subsample=cfg.subsample)
-            self.models.append(model.fit(x[rows], y[rows], member))
+            self.models.append(self._member().fit(x[rows], y[rows], member))
         self.fitted_on = len(self.history)
         self.num_refits += 1
+
+    def _member(self) -> BoostedTrees | Ridge:
+        cfg = self.config
+        if cfg.predictor == RIDGE:
+            return Ridge(alpha=cfg.ridge_alpha, interactions=cfg.interactions)
+        return BoostedTrees(n_estimators=cfg.n_estimators, max_depth=cfg.max_depth,
+                            learning_rate=cfg.learning_rate, subsample=cfg.subsample)
 
     def _features(self, arch: Arch) -> np.ndarray:
         enc = self.space.encode(arch)

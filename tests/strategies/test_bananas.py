@@ -48,3 +48,29 @@ def test_proxy_is_an_extra_feature_from_the_scorer():
     assert len(strategy.models[0].thresholds) == SPACE.encoding_size + 1
     with pytest.raises(RuntimeError, match="scorer"):
         run(8, proxy="naswot")
+
+
+def test_ridge_members_learn_an_additive_score_and_climb_to_its_optimum():
+    """``closeness`` is additive over edges, which a ridge on the one-hot encoding represents exactly."""
+    from raynas.strategies.ridge import Ridge
+
+    strategy, cfgs = run(30, predictor="ridge", ridge_alpha=0.1, acquisition="ucb", ucb_beta=0.0)
+    assert all(isinstance(m, Ridge) for m in strategy.models) and len(strategy.models) == 5
+    scores = [closeness(SPACE.from_str(c["arch"])) for c in cfgs]
+    assert max(scores) == len(TARGET) and max(scores[:5]) < len(TARGET)
+
+
+def test_all_mode_scores_every_new_arch_of_the_space_and_refuses_what_it_cannot_enumerate():
+    from raynas.errors import RecipeError
+    from raynas.space.mbv3 import MBV3Space
+
+    strategy, cfgs = run(20, predictor="ridge", ridge_alpha=0.1, candidate_mode="all", acquisition="ucb", ucb_beta=0.0,
+                        clip_quantile=0.0)
+    keys = [SPACE.canonical(SPACE.from_str(c["arch"])) for c in cfgs]
+    assert len(set(keys)) == len(keys)  # never a function twice
+    assert max(closeness(SPACE.from_str(c["arch"])) for c in cfgs) == len(TARGET)
+    assert all(c["parent"] is not None for c in cfgs[5:])  # lineage: the best result when proposed
+    with pytest.raises(RecipeError, match="strategy.candidate_mode.*mbv3 has 2,954"):
+        Bananas(MBV3Space(), Bananas.Config(candidate_mode="all"))
+    with pytest.raises(RecipeError, match="proxy: null"):
+        Bananas(SPACE, Bananas.Config(candidate_mode="all", proxy="naswot"))
