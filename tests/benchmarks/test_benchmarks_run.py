@@ -19,7 +19,8 @@ RUNS = {
     "tracking_scale.py": (["--n", "30", "--tune-n", "10"], "| tune-callback | 10 |"),
     "overhead.py": (["--candidates", "8", "--delay", "0.01", "--batch", "auto,4", "--pause", "0"], "raw"),
     "driver_profile.py": (["--trials", "6", "--delay", "0.01"], "| driver total |"),
-    "scaling.py": (["--workers", "1,2", "--per-worker", "3", "--delay", "0.05", "--saturation", "30",
+    # one worker count: each is one more Tune run of the same code
+    "scaling.py": (["--workers", "2", "--per-worker", "3", "--delay", "0.05", "--saturation", "30",
                     "--router-calls", "5", "--cpus", "4"], "**Router**"),
     "serving_throughput.py": (["--archs", "4", "--repeats", "1", "--big-mb", "1"], "Hot swap"),
     "ranking_testbed.py": (["--archs", "3", "--seeds", "2", "--epochs", "1", "--dataset-config",
