@@ -82,6 +82,11 @@ class Bananas(Strategy):
         dedup: DedupMode = DEDUP_FUNCTION
         max_retries: int = bounded(50, ge=0)
 
+        def validate(self, path: str) -> None:
+            if self.candidate_mode == ALL and self.proxy is not None:
+                raise RecipeError(f"{path}.candidate_mode",
+                                  "'all' needs proxy: null (it would score every arch with the proxy)")
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.models: list[Any] = []
@@ -94,12 +99,10 @@ class Bananas(Strategy):
             self._check_enumerable()
 
     def _check_enumerable(self) -> None:
-        size, field = self.space.size(), "strategy.candidate_mode"
+        size = self.space.size()
         if size is None or size > MAX_ENUMERATED:
-            raise RecipeError(field, f"'all' scores every arch of the space; {self.space.name} has "
-                              f"{'too many' if size is None else f'{size:,}'} (at most {MAX_ENUMERATED:,})")
-        if self.config.proxy is not None:
-            raise RecipeError(field, "'all' needs proxy: null (it would score every arch with the proxy)")
+            raise RecipeError("strategy.candidate_mode", f"'all' scores every arch of the space; {self.space.name} "
+                              f"has {'too many' if size is None else f'{size:,}'} (at most {MAX_ENUMERATED:,})")
 
     @classmethod
     def scorer_proxy(cls, config: "Bananas.Config") -> str | None:
@@ -136,7 +139,7 @@ class Bananas(Strategy):
         if not len(rows):
             return self.unseen(self.random_proposal)
         best = rows[int(np.argmax(self._acquire(x[rows])))]
-        return self._child(max(self.history, key=lambda o: o.score).proposal, archs[best])
+        return self._child(self.best().proposal, archs[best])
 
     def _everything(self) -> tuple[list[Arch], list[Any], np.ndarray, np.ndarray]:
         """Every arch of the space, its dedup key, features and feasibility under the constraints

@@ -35,8 +35,8 @@ class Ridge:
 
     def fit(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator | None = None) -> "Ridge":
         x = np.asarray(x, dtype=np.float64)
-        finite = np.where(np.isfinite(x), x, np.inf)
-        self.floor = np.where(np.isfinite(finite.min(axis=0)), finite.min(axis=0), 0.0)
+        lowest = np.where(np.isfinite(x), x, np.inf).min(axis=0)
+        self.floor = np.where(np.isfinite(lowest), lowest, 0.0)
         f, y = self._features(x), np.asarray(y, dtype=np.float64)
         mean_f, mean_y = f.mean(axis=0), float(y.mean())
         fc = f - mean_f  # centring leaves the intercept out of the penalty

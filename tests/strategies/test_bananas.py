@@ -63,6 +63,7 @@ def test_ridge_members_learn_an_additive_score_and_climb_to_its_optimum():
 def test_all_mode_scores_every_new_arch_of_the_space_and_refuses_what_it_cannot_enumerate():
     from raynas.errors import RecipeError
     from raynas.space.mbv3 import MBV3Space
+    from raynas.typed import from_dict
 
     strategy, cfgs = run(20, predictor="ridge", ridge_alpha=0.1, candidate_mode="all", acquisition="ucb", ucb_beta=0.0,
                         clip_quantile=0.0)
@@ -72,5 +73,5 @@ def test_all_mode_scores_every_new_arch_of_the_space_and_refuses_what_it_cannot_
     assert all(c["parent"] is not None for c in cfgs[5:])  # lineage: the best result when proposed
     with pytest.raises(RecipeError, match="strategy.candidate_mode.*mbv3 has 2,954"):
         Bananas(MBV3Space(), Bananas.Config(candidate_mode="all"))
-    with pytest.raises(RecipeError, match="proxy: null"):
-        Bananas(SPACE, Bananas.Config(candidate_mode="all", proxy="naswot"))
+    with pytest.raises(RecipeError, match="strategy.candidate_mode: 'all' needs proxy: null"):
+        from_dict(Bananas.Config, {"candidate_mode": "all", "proxy": "naswot"}, "strategy")  # as a recipe is read
