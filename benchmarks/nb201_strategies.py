@@ -38,6 +38,10 @@ from raynas.strategies.map_elites import Descriptor
 from raynas.strategies.pareto import hypervolume_2d
 from raynas.strategies.proxy_prefilter import ProxyPrefilter
 
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from a source checkout: ``benchmarks.docs`` for --write
+    sys.path.insert(0, str(ROOT))
+
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 STRATEGIES = {
     "random": {"name": "random"},
@@ -54,7 +58,7 @@ STRATEGIES = {
 SIMULATE, TUNE = "simulate", "tune"
 TUNE_CPUS = 4  # the local Ray a --backend tune run starts in each process
 PROXY = ProxyPrefilter.Config().proxy  # the default proxy (naswot)
-CACHE = Path(__file__).resolve().parents[1] / ".raynas" / "bench-cache"
+CACHE = ROOT / ".raynas" / "bench-cache"
 CHECKED_ARCHS = 5  # archs whose cached proxy score is compared with a live computation
 OPTIMUM = {"cifar10": 94.3733, "cifar100": 73.5133, "ImageNet16-120": 47.3111}
 TARGET, TARGET_BUDGET = 94.0, 300
