@@ -53,7 +53,7 @@ STRATEGIES = {
     "local_search": {"name": "local_search"},
     "bananas": {"name": "bananas"},
     # the ridge members scoring every arch of the space (recipes/nb201-bananas.yaml)
-    "bananas_ridge": {"name": "bananas", "predictor": "ridge", "candidate_mode": "all"},
+    "bananas_ridge": {"name": "bananas", "predictor": "ridge", "candidate_mode": "all", "init_samples": 20, "ridge_alpha": 3.0},
 }
 SIMULATE, TUNE = "simulate", "tune"
 TUNE_CPUS = 4  # the local Ray a --backend tune run starts in each process
