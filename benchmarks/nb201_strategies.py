@@ -33,6 +33,7 @@ import numpy as np
 from raynas.evaluators.nb201_table import load_table
 from raynas.evaluators.tabular import PREFIX, budget_for
 from raynas.recipes import parse_recipe
+from raynas.recipes.loader import read_yaml
 from raynas.runtime import build_search
 from raynas.strategies.map_elites import Descriptor
 from raynas.strategies.pareto import hypervolume_2d
@@ -52,8 +53,8 @@ STRATEGIES = {
     "proxy_prefilter": {"name": "proxy_prefilter"},
     "local_search": {"name": "local_search"},
     "bananas": {"name": "bananas"},
-    # the ridge members scoring every arch of the space (recipes/nb201-bananas.yaml)
-    "bananas_ridge": {"name": "bananas", "predictor": "ridge", "candidate_mode": "all", "init_samples": 20, "ridge_alpha": 3.0},
+    # the ridge members scoring every arch of the space: the recipe's own strategy section, declared there once
+    "bananas_ridge": read_yaml(ROOT / "recipes" / "nb201-bananas.yaml")["strategy"],
 }
 SIMULATE, TUNE = "simulate", "tune"
 TUNE_CPUS = 4  # the local Ray a --backend tune run starts in each process
